@@ -1,0 +1,116 @@
+"""Interpreter start-up hook that registers the plugin with lm-eval 0.4.13.
+
+lm-eval 0.4.13 does not scan entry points, so ``tailored_harness_hook.pth`` (shipped in the wheel,
+executed by ``site`` at every interpreter start) calls :func:`install`. The hook must stay cheap and
+side-effect free until lm-eval is actually used:
+
+* it imports neither torch nor lm_eval; it only puts a finder on ``sys.meta_path``;
+* when ``lm_eval.api.registry`` is imported, it first registers lm-eval's own built-in models
+  (``get_model`` only does that while the registry is empty, so registering ``tailored`` alone
+  would hide ``hf``, ``dummy`` and the rest) and then ``tailored`` as a lazy placeholder;
+* when ``lm_eval.tasks.manager`` is imported, it wraps ``TaskManager.__init__`` so that the plugin's
+  task folder is indexed after lm-eval's built-in tasks and before any ``--include_path``: later
+  paths override earlier ones in lm-eval's index, so a user's own task of the same name still wins;
+* ``TAILORED_HARNESS_DISABLE_HOOK=1`` turns all of it off.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+
+DISABLE_ENV = "TAILORED_HARNESS_DISABLE_HOOK"
+MODEL_NAME = "tailored"
+MODEL_TARGET = "tailored_harness.lm:TailoredLM"
+
+_REGISTRY_MODULE = "lm_eval.api.registry"
+_MANAGER_MODULE = "lm_eval.tasks.manager"
+
+
+def hook_disabled() -> bool:
+    """True when the user switched the start-up hook off through ``TAILORED_HARNESS_DISABLE_HOOK``."""
+    return os.environ.get(DISABLE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def register_model(registry_module) -> None:
+    """Register lm-eval's built-in models, then ``tailored``, in ``registry_module.model_registry``."""
+    import lm_eval.models  # noqa: F401  (fills the registry with lazy built-in placeholders)
+
+    registry = registry_module.model_registry
+    if MODEL_NAME not in registry:
+        registry.register(MODEL_NAME, target=MODEL_TARGET)
+
+
+def patch_task_manager(manager_module) -> None:
+    """Make every ``TaskManager`` index the plugin's tasks between the built-ins and ``include_path``."""
+    from tailored_harness.paths import tasks_dir
+
+    cls = manager_module.TaskManager
+    if getattr(cls.__init__, "_tailored_patched", False):
+        return
+    original = cls.__init__
+
+    def __init__(self, verbosity=None, include_path=None, include_defaults=True, metadata=None):
+        user_paths = include_path
+        if include_defaults:
+            if include_path is None:
+                extra = []
+            elif isinstance(include_path, (list, tuple)):
+                extra = list(include_path)
+            else:
+                extra = [include_path]
+            include_path = [str(tasks_dir()), *extra]
+        original(self, verbosity, include_path, include_defaults, metadata)
+        self.include_path = user_paths  # report what the user asked for, not our addition
+
+    __init__._tailored_patched = True
+    __init__.__wrapped__ = original
+    __init__.__doc__ = original.__doc__
+    cls.__init__ = __init__
+
+
+_POST_IMPORT = {_REGISTRY_MODULE: register_model, _MANAGER_MODULE: patch_task_manager}
+
+
+class _PostImportLoader(importlib.abc.Loader):
+    """Runs the real loader, then the plugin's registration step for that module."""
+
+    def __init__(self, loader, action):
+        self._loader = loader
+        self._action = action
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        self._action(module)
+
+
+class _LmEvalFinder(importlib.abc.MetaPathFinder):
+    """Watches for the two lm-eval modules the plugin needs to extend; ignores everything else."""
+
+    def find_spec(self, fullname, path, target=None):
+        action = _POST_IMPORT.get(fullname)
+        if action is None:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = _PostImportLoader(spec.loader, action)
+        return spec
+
+
+def install() -> None:
+    """Put the finder on ``sys.meta_path`` (idempotent; a no-op when the hook is disabled)."""
+    if hook_disabled():
+        return
+    if any(isinstance(finder, _LmEvalFinder) for finder in sys.meta_path):
+        return
+    for name, action in _POST_IMPORT.items():
+        module = sys.modules.get(name)
+        if module is not None:  # lm-eval imported before us (e.g. install() called late)
+            action(module)
+    sys.meta_path.insert(0, _LmEvalFinder())

@@ -1,0 +1,138 @@
+"""Scoring backends: strategy objects that turn a :class:`ModelSpec` into lm-eval LMs.
+
+A backend owns the loaded model. ``route(task_name)`` names the scoring configuration a task uses
+and ``lm_for_route(key)`` returns the lm-eval ``LM`` that scores it. Today every task shares one
+route (the plain model); the adaptation stage gives each task a route of its own (its adapter). New backends (vLLM) register themselves in :data:`BACKENDS` by name.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from tailored_harness.errors import TailoredError
+
+if TYPE_CHECKING:
+    from lm_eval.api.model import LM
+
+    from tailored_harness.spec import ModelSpec
+
+logger = logging.getLogger(__name__)
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+BACKENDS: dict[str, Callable[["ModelSpec"], "Backend"]] = {}
+
+
+def register_backend(name: str):
+    def decorate(cls):
+        BACKENDS[name] = cls
+        return cls
+
+    return decorate
+
+
+def resolve_device(requested: str | None) -> str:
+    """Map the requested device onto this machine.
+
+    lm-eval's CLI asks for ``cuda:0`` by default; on a machine without CUDA that would crash deep in
+    torch, so CUDA requests fall back to the CPU with one warning. A CUDA index beyond the visible
+    devices is a user error.
+    """
+    import torch
+
+    if requested is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            logger.warning("device=%s requested but CUDA is not available here; using the CPU", requested)
+            return "cpu"
+        index = int(requested.partition(":")[2] or 0)
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise TailoredError(f"device={requested!r} does not exist; valid: cuda:0..cuda:{count - 1}, cpu")
+    if requested.startswith("mps") and not torch.backends.mps.is_available():
+        logger.warning("device=%s requested but MPS is not available here; using the CPU", requested)
+        return "cpu"
+    return requested
+
+
+def check_model_source(name: str, what: str = "pretrained") -> str:
+    """Return ``name`` if it is a usable model folder or something that may be a hub id.
+
+    A string that can only be a path (absolute, ``./``, ``~``, or not shaped like ``org/name``)
+    must exist; an existing folder must hold a ``config.json`` (tokenizer folders are exempt).
+    """
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise TailoredError(f"{what}={name!r} is a file, not a model folder")
+        if what == "pretrained" and not (path / "config.json").is_file():
+            raise TailoredError(f"{what}={name!r} has no config.json, so it is not a Hugging Face model folder")
+        return str(path)
+    if name.startswith(("/", ".", "~")) or not HUB_ID.match(name):
+        raise TailoredError(f"{what}={name!r}: no such model folder")
+    return name
+
+
+class Backend:
+    """Base class: a loaded model plus the lm-eval LM that scores each task."""
+
+    name = "base"
+    #: Route key of the unadapted model; tokenizer details and metadata come from its LM.
+    BASE_ROUTE = "base"
+
+    def route(self, task_name: str | None) -> str:
+        """Route key for a task's requests; tasks with equal keys are scored in one call."""
+        return self.BASE_ROUTE
+
+    def lm_for_route(self, key: str) -> "LM":
+        raise NotImplementedError
+
+    @property
+    def default_lm(self) -> "LM":
+        """The LM used for tokenizer details and metadata (same tokenizer for every task)."""
+        return self.lm_for_route(self.BASE_ROUTE)
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": self.name}
+
+
+@register_backend("hf")
+class HFBackend(Backend):
+    """Hugging Face transformers scoring through lm-eval's own ``HFLM``."""
+
+    name = "hf"
+
+    def __init__(self, spec: "ModelSpec") -> None:
+        from huggingface_hub.errors import HFValidationError
+        from lm_eval.models.huggingface import HFLM
+
+        pretrained = check_model_source(spec.pretrained)
+        tokenizer = check_model_source(spec.tokenizer, "tokenizer") if spec.tokenizer else None
+        self.device = resolve_device(spec.device)
+        try:
+            self.lm = HFLM(
+                pretrained=pretrained,
+                tokenizer=tokenizer,
+                revision=spec.revision,
+                dtype=spec.dtype,
+                device=self.device,
+                batch_size=spec.batch_size,
+                max_batch_size=spec.max_batch_size,
+                max_length=spec.max_length,
+                trust_remote_code=spec.trust_remote_code,
+            )
+        except (OSError, HFValidationError) as err:
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise TailoredError(f"could not load pretrained={spec.pretrained!r}: {first_line}") from err
+
+    def lm_for_route(self, key: str) -> "LM":
+        if key != self.BASE_ROUTE:
+            raise KeyError(f"unknown route {key!r}")
+        return self.lm
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": self.name, "device": self.device}

@@ -1,0 +1,159 @@
+"""``--model tailored``: lm-eval's LM interface, routed per task onto a scoring backend.
+
+The scoring itself is lm-eval's (``HFLM`` today). What this class adds is the plumbing later stages
+need: each request's ``Instance.task_name`` is mapped by the backend to a route (the adaptation stage
+gives each task its own adapter), requests are scored route by route, and results come back in the
+order the evaluator sent them. Everything the plugin reports goes under one key, ``tailored``, of the results
+``config``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Callable, Hashable
+
+from lm_eval.api.model import LM
+
+from tailored_harness import __version__
+from tailored_harness.errors import TailoredError
+from tailored_harness.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from lm_eval.api.instance import Instance
+
+    from tailored_harness.backends import Backend
+
+logger = logging.getLogger(__name__)
+
+METADATA_KEY = "tailored"
+
+USE_CACHE_REFUSAL = (
+    "--use_cache is not supported: lm-eval keys its response cache by request text only, not by "
+    "model, pruning or adapter, so a cache filled by another model would be reused silently. "
+    "Drop --use_cache (pruned checkpoints and adapters are cached by content already)."
+)
+
+
+def route_by_task(
+    requests: list["Instance"],
+    route: Callable[[str | None], Hashable],
+    score: Callable[[Hashable, list["Instance"]], list],
+) -> list:
+    """Score ``requests`` by route and return the results in the original order.
+
+    ``route(task_name)`` maps each ``Instance.task_name`` to a route key (the adapter that task
+    uses, say); ``score(key, requests)`` is called once per distinct key, in order of first
+    appearance, with that key's requests in their original relative order, and must return one
+    result per request. Tasks sharing a key are scored in one call, so the backend batches them
+    exactly as lm-eval's own model would (same padding, bit-identical scores).
+    """
+    groups: dict[Hashable, list[int]] = {}
+    keys: dict[str | None, Hashable] = {}
+    for index, request in enumerate(requests):
+        task_name = request.task_name
+        if task_name not in keys:
+            keys[task_name] = route(task_name)
+        groups.setdefault(keys[task_name], []).append(index)
+    results: list[Any] = [None] * len(requests)
+    for key, indices in groups.items():
+        answers = score(key, [requests[i] for i in indices])
+        if len(answers) != len(indices):
+            raise RuntimeError(f"route {key!r}: backend returned {len(answers)} results for {len(indices)} requests")
+        for index, answer in zip(indices, answers):
+            results[index] = answer
+    return results
+
+
+class TailoredLM(LM):
+    """lm-eval model ``tailored``: see the module docstring. Construct it with ``model_args`` keys."""
+
+    def __init__(self, **model_args: Any) -> None:
+        super().__init__()
+        from tailored_harness.backends import BACKENDS
+
+        self.spec = ModelSpec.from_model_args(model_args)
+        self.backend: Backend = BACKENDS[self.spec.backend](self.spec)
+
+    # ------------------------------------------------------------------ scoring, routed per task
+    def _routed(self, method: str, requests: list["Instance"], **kwargs: Any) -> list:
+        def score(key, routed_requests):
+            return getattr(self.backend.lm_for_route(key), method)(routed_requests, **kwargs)
+
+        return route_by_task(requests, self.backend.route, score)
+
+    def loglikelihood(self, requests, disable_tqdm: bool = False):
+        return self._routed("loglikelihood", requests, disable_tqdm=disable_tqdm)
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
+        return self._routed("loglikelihood_rolling", requests, disable_tqdm=disable_tqdm)
+
+    def generate_until(self, requests, disable_tqdm: bool = False):
+        return self._routed("generate_until", requests, disable_tqdm=disable_tqdm)
+
+    # ------------------------------------------------------------------ lm-eval plumbing
+    def set_cache_hook(self, cache_hook) -> None:
+        if getattr(cache_hook, "dbdict", None) is not None:
+            raise TailoredError(USE_CACHE_REFUSAL)
+        super().set_cache_hook(cache_hook)
+
+    @property
+    def _inner(self) -> LM:
+        return self.backend.default_lm
+
+    @property
+    def tokenizer(self):
+        return self._inner.tokenizer
+
+    @property
+    def tokenizer_name(self) -> str:
+        return self._inner.tokenizer_name
+
+    def chat_template(self, chat_template: bool | str = False) -> str | None:
+        return self._inner.chat_template(chat_template)
+
+    def apply_chat_template(self, chat_history, add_generation_prompt: bool = True) -> str:
+        return self._inner.apply_chat_template(chat_history, add_generation_prompt=add_generation_prompt)
+
+    @property
+    def eot_token_id(self):
+        return self._inner.eot_token_id
+
+    @property
+    def max_length(self):
+        return self._inner.max_length
+
+    @property
+    def device(self):
+        return self._inner.device
+
+    @property
+    def rank(self) -> int:
+        return self._inner.rank
+
+    @property
+    def world_size(self) -> int:
+        return self._inner.world_size
+
+    def all_gather(self, tensor):
+        return self._inner.all_gather(tensor)
+
+    def gather_object(self, obj, dst=0):
+        return self._inner.gather_object(obj, dst=dst)
+
+    def barrier(self) -> None:
+        self._inner.barrier()
+
+    @property
+    def batch_sizes(self) -> dict:
+        return getattr(self._inner, "batch_sizes", {})
+
+    def get_model_info(self) -> dict[str, Any]:
+        """lm-eval's model info for the wrapped model, plus the plugin's own under ``tailored``."""
+        base = self._inner.get_model_info() if hasattr(self._inner, "get_model_info") else {}
+        base[METADATA_KEY] = {
+            "version": __version__,
+            "spec": self.spec.to_dict(),
+            "spec_fingerprint": self.spec.fingerprint(),
+            **self.backend.info(),
+        }
+        return base

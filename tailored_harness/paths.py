@@ -1,0 +1,47 @@
+"""Where the plugin's data folders live, in an installed wheel or in a source checkout.
+
+The wheel ships the repository's top-level ``tasks/`` and ``prompts/`` as
+``tailored_harness/tasks`` and ``tailored_harness/prompts`` (see ``pyproject.toml``), so an installed
+plugin never depends on the checkout it was built from. Running from an uninstalled checkout (for
+example with ``PYTHONPATH=.``) falls back to the top-level folders.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CACHE_ENV = "TAILORED_HARNESS_CACHE"
+
+
+def package_dir() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def _data_dir(name: str) -> Path:
+    for candidate in (package_dir() / name, package_dir().parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(
+        f"tailored-harness data folder '{name}' is missing: looked in {package_dir() / name} "
+        f"and {package_dir().parent / name}; reinstall the package"
+    )
+
+
+def tasks_dir() -> Path:
+    """Folder of the plugin's lm-eval task YAMLs (``boolq_tailored``, ...)."""
+    return _data_dir("tasks")
+
+
+def prompts_dir() -> Path:
+    """Folder of the task-specific prompt templates (``<name>.jinja``)."""
+    return _data_dir("prompts")
+
+
+def cache_dir() -> Path:
+    """Root of the plugin's content-addressed cache (``$TAILORED_HARNESS_CACHE`` or ~/.cache)."""
+    root = os.environ.get(CACHE_ENV)
+    if root:
+        return Path(root).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "tailored-harness"

@@ -1,0 +1,117 @@
+"""The ``model_args`` of ``--model tailored`` as one frozen, validated spec.
+
+Every accepted key is a field of :class:`ModelSpec`; defaults live here and nowhere else. Keys for
+pruning and adaptation are added by the stages that use them, so the spec never accepts an argument
+that does nothing. Validation is pure (no torch, no file system): checks that depend on the machine,
+such as whether a model folder exists or CUDA is present, happen when the backend loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from typing import Any, Mapping
+
+from tailored_harness.errors import TailoredError
+
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda|cuda:\d+|mps|mps:0)$")
+DEVICE_CHOICES = "cpu, cuda, cuda:N, mps"
+BATCH_PATTERN = re.compile(r"^auto(:\d+)?$")
+
+
+def _choices(values) -> str:
+    return ", ".join(sorted(values))
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """What ``--model tailored`` loads and how it scores.
+
+    Attributes:
+        pretrained: local model folder or hub id of a LLaMA-family causal LM.
+        tokenizer: tokenizer folder or hub id; defaults to ``pretrained``.
+        revision: hub revision of ``pretrained``.
+        backend: scoring backend, a name from :data:`tailored_harness.backends.BACKENDS`.
+        dtype: weight dtype; ``auto`` keeps the checkpoint's dtype.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; ``None`` picks CUDA when present.
+            A CUDA device on a machine without CUDA falls back to the CPU with one warning.
+        batch_size: requests per forward pass, or ``auto`` / ``auto:N`` (lm-eval's search).
+        max_batch_size: upper bound for the ``auto`` search.
+        max_length: context length override; ``None`` uses the model config.
+        trust_remote_code: allow code shipped with the checkpoint (``auto_map``).
+    """
+
+    pretrained: str
+    tokenizer: str | None = None
+    revision: str = "main"
+    backend: str = "hf"
+    dtype: str = "auto"
+    device: str | None = None
+    batch_size: int | str = 1
+    max_batch_size: int = 64
+    max_length: int | None = None
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        from tailored_harness.backends import BACKENDS
+
+        if not isinstance(self.pretrained, str) or not self.pretrained.strip():
+            raise TailoredError(f"pretrained={self.pretrained!r} must name a model folder or hub id")
+        for name in ("tokenizer", "revision"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TailoredError(f"{name}={value!r} must be a string")
+        if self.backend not in BACKENDS:
+            raise TailoredError(f"backend={self.backend!r} is not a backend; valid: {_choices(BACKENDS)}")
+        if self.dtype not in DTYPES:
+            raise TailoredError(f"dtype={self.dtype!r} is not a dtype; valid: {', '.join(DTYPES)}")
+        if self.device is not None and not DEVICE_PATTERN.match(str(self.device)):
+            raise TailoredError(f"device={self.device!r} is not a device; valid: {DEVICE_CHOICES}")
+        self._check_batch_size()
+        _positive_int("max_batch_size", self.max_batch_size)
+        if self.max_length is not None:
+            _positive_int("max_length", self.max_length)
+        if not isinstance(self.trust_remote_code, bool):
+            raise TailoredError(f"trust_remote_code={self.trust_remote_code!r} must be True or False")
+
+    def _check_batch_size(self) -> None:
+        value = self.batch_size
+        if isinstance(value, str) and BATCH_PATTERN.match(value):
+            return
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return
+        raise TailoredError(f"batch_size={value!r} must be a positive integer, 'auto' or 'auto:N'")
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_model_args(cls, args: Mapping[str, Any]) -> "ModelSpec":
+        """Build a spec from parsed ``model_args`` (plus the CLI's batch_size/device), or explain why not."""
+        unknown = sorted(set(args) - set(cls.keys()))
+        if unknown:
+            listed = ", ".join(f"{k}={args[k]!r}" for k in unknown)
+            raise TailoredError(f"unknown model_args key(s) {listed}; valid keys: {', '.join(cls.keys())}")
+        if "pretrained" not in args:
+            raise TailoredError("model_args needs pretrained=<model folder or hub id>")
+        values = dict(args)
+        if isinstance(values.get("batch_size"), str) and values["batch_size"].isdigit():
+            values["batch_size"] = int(values["batch_size"])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        """Hash of the canonical JSON of the spec; names cache folders of later stages."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise TailoredError(f"{name}={value!r} must be a positive integer")

@@ -1,0 +1,134 @@
+"""Tiny LLaMA models built from a config, for tests and the offline demo.
+
+Nothing can be downloaded here, so the project builds its own: a randomly initialised
+``LlamaForCausalLM`` with grouped-query attention, saved as an ordinary Hugging Face folder together
+with a tokenizer (either an existing one, such as the real LLaMA-2 tokenizer, or a small byte-level
+BPE trained on the spot with ``tokenizers``). Folders are written atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+logger = logging.getLogger(__name__)
+
+SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")
+
+
+@dataclasses.dataclass(frozen=True)
+class TinySpec:
+    """Shape of the tiny model. GQA by default: 4 query heads share 2 KV heads."""
+
+    hidden_size: int = 64
+    intermediate_size: int = 176
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    max_position_embeddings: int = 2048
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden_size={self.hidden_size} is not a multiple of num_attention_heads={self.num_attention_heads}")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError(
+                f"num_attention_heads={self.num_attention_heads} is not a multiple of num_key_value_heads={self.num_key_value_heads}"
+            )
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 600):
+    """A byte-level BPE tokenizer that adds ``<s>`` like LLaMA's, as a ``PreTrainedTokenizerFast``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(list(texts), trainer)
+    bos_id = tok.token_to_id("<s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos_id)]
+    )
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+def build_model(tokenizer, spec: TinySpec = TinySpec()):
+    """A randomly initialised ``LlamaForCausalLM`` (float32) sized for ``tokenizer``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_hidden_layers,
+        num_attention_heads=spec.num_attention_heads,
+        num_key_value_heads=spec.num_key_value_heads,
+        max_position_embeddings=spec.max_position_embeddings,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=None,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(spec.seed)
+    model = LlamaForCausalLM(config)
+    return model.to(torch.float32).eval()
+
+
+RECIPE_FILE = "tailored_tiny.json"
+
+
+def save_atomic(model, tokenizer, out_dir: str | os.PathLike, recipe: dict | None = None) -> Path:
+    """Write model, tokenizer and recipe to a temporary sibling folder, then rename it to ``out_dir``."""
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / RECIPE_FILE).write_text(json.dumps(recipe or {}, sort_keys=True, indent=1))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def is_complete(folder: str | os.PathLike, recipe: dict) -> bool:
+    """True when ``folder`` holds a finished build of exactly ``recipe``."""
+    folder = Path(folder)
+    try:
+        stored = json.loads((folder / RECIPE_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return stored == recipe and (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+
+
+def build_tiny(out_dir: str | os.PathLike, tokenizer=None, spec: TinySpec = TinySpec(), texts: Iterable[str] = (),
+               tokenizer_source: str = "trained") -> tuple[Path, bool]:
+    """Build a tiny model folder, or reuse it when it already holds the same recipe.
+
+    Trains a tokenizer on ``texts`` when none is given. Returns ``(folder, reused)``.
+    """
+    recipe = {"tiny_spec": dataclasses.asdict(spec), "tokenizer": tokenizer_source}
+    if is_complete(out_dir, recipe):
+        logger.info("reusing tiny model at %s", out_dir)
+        return Path(out_dir), True
+    if tokenizer is None:
+        tokenizer = train_tokenizer(texts)
+    return save_atomic(build_model(tokenizer, spec), tokenizer, out_dir, recipe), False

@@ -1,0 +1,78 @@
+"""Shared fixtures: offline settings, ../shared lookup, and tiny GQA LLaMA models built from a config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+# Before anything imports datasets / huggingface_hub: they read these at import time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+SHARED_ENV = "TAILORED_SHARED_DIR"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def shared_root() -> Path | None:
+    value = os.environ.get(SHARED_ENV)
+    return Path(value) if value else None
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    root = shared_root()
+    if root is None:
+        pytest.skip(f"{SHARED_ENV} is unset: needs the shared BoolQ/PIQA data and LLaMA-2 tokenizer (.ci/run sets it)")
+    if not root.is_dir():
+        pytest.fail(f"{SHARED_ENV}={root} is not a folder")
+    return root
+
+
+@pytest.fixture(scope="session")
+def hub_dir(shared_dir: Path) -> Path:
+    """Folder from which lm-eval's stock boolq/piqa tasks resolve their datasets offline."""
+    return shared_dir / "data" / "hub"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random LLaMA with GQA (4 query heads, 2 KV heads), float32.
+
+    Uses the real LLaMA-2 tokenizer from ../shared when available, else one trained here.
+    """
+    from tailored_harness import demo, tiny
+
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    root = shared_root()
+    tok_dir = root / "models" / "llama2-tokenizer" if root else None
+    if tok_dir is not None and tok_dir.is_dir():
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+    else:
+        tokenizer = tiny.train_tokenizer(demo.corpus())
+    folder, _ = tiny.build_tiny(out, tokenizer, tiny.TinySpec())
+    return folder
+
+
+@pytest.fixture(scope="session")
+def task_manager():
+    """One TaskManager per session: building one indexes every lm-eval task (about 10 s)."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager()
+
+
+def run_cli(args: list[str], cwd: Path | None = None, env: dict | None = None, timeout: int = 600):
+    """Run an installed console script (``lm_eval``, ``tailored``) from this interpreter's bin folder."""
+    full_env = {**os.environ, **(env or {})}
+    full_env["PATH"] = f"{BIN}{os.pathsep}{full_env.get('PATH', '')}"
+    program = BIN / args[0]
+    cmd = [str(program) if program.exists() else args[0], *args[1:]]
+    return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,91 @@
+"""The installed console scripts, end to end: lm_eval with the plugin, and run_suite.sh."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import REPO_ROOT, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def _one_error_line(result, needle):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    assert needle in errors[0]
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    "model_args,needle",
+    [
+        ("pretrained={model},foo=1", "foo=1"),
+        ("pretrained=/no/such/model/dir", "/no/such/model/dir"),
+        ("pretrained={model},dtype=float8", "float8"),
+    ],
+)
+def test_bad_model_args_give_one_error_line(tiny_model_dir, model_args, needle):
+    args = model_args.format(model=tiny_model_dir)
+    result = run_cli(["lm_eval", "--model", "tailored", "--model_args", args, "--tasks", "tailored_demo", "--limit", "2"])
+    line = _one_error_line(result, needle)
+    if "foo" in needle:
+        assert "valid keys: pretrained" in line
+
+
+def test_use_cache_is_refused_in_one_line(tiny_model_dir, tmp_path):
+    result = run_cli(
+        ["lm_eval", "--model", "tailored", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "tailored_demo",
+         "--limit", "2", "--use_cache", str(tmp_path / "cache")]
+    )
+    _one_error_line(result, "--use_cache")
+
+
+def test_ls_and_validate_see_plugin_tasks():
+    listed = run_cli(["lm_eval", "ls", "tasks"])
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert "boolq_tailored" in listed.stdout and "piqa_tailored" in listed.stdout
+    valid = run_cli(["lm_eval", "validate", "--tasks", "boolq_tailored,piqa_tailored"])
+    assert valid.returncode == 0 and "All tasks found and valid" in valid.stdout
+
+
+def test_demo_task_end_to_end_writes_tailored_metadata(tiny_model_dir, tmp_path):
+    result = run_cli(
+        ["lm_eval", "--model", "tailored", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "tailored_demo",
+         "--limit", "20", "--output_path", str(tmp_path)]
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "tailored_demo" in result.stdout and "acc" in result.stdout
+    (path,) = tmp_path.rglob("results_*.json")
+    config = json.loads(path.read_text())["config"]
+    assert config["model"] == "tailored"
+    assert config["tailored"]["spec"]["pretrained"] == str(tiny_model_dir)
+    assert config["tailored"]["backend"] == "hf"
+
+
+def test_stock_tasks_with_tailored_and_dummy(tiny_model_dir, hub_dir):
+    result = run_cli(
+        ["lm_eval", "--model", "tailored", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "boolq,piqa", "--limit", "50"],
+        cwd=hub_dir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    assert any(line.startswith("|boolq") for line in table) and any(line.startswith("|piqa") for line in table)
+    dummy = run_cli(["lm_eval", "--model", "dummy", "--tasks", "boolq", "--limit", "5"], cwd=hub_dir)
+    assert dummy.returncode == 0, dummy.stderr[-3000:]
+    assert any(line.startswith("|boolq") for line in dummy.stdout.splitlines())
+
+
+def test_run_suite_default_then_cached(tmp_path):
+    env = {"TAILORED_HARNESS_CACHE": str(tmp_path / "cache")}
+    out = tmp_path / "suite.json"
+    first = run_cli(["bash", str(REPO_ROOT / "run_suite.sh"), "--limit", "20", "--out", str(out), "--name", "ci", "--runs", str(tmp_path / "runs")], env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "built tiny model" in first.stdout and "value ± stderr" in first.stdout
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["task"], r["configuration"], r["metric"], r["n"]) for r in rows] == [("tailored_demo", "ci", "acc", 20)]
+    second = run_cli(["bash", str(REPO_ROOT / "run_suite.sh"), "--limit", "20", "--out", str(out), "--name", "ci", "--runs", str(tmp_path / "runs")], env=env)
+    assert second.returncode == 0 and "reused cached tiny model" in second.stdout

@@ -1,0 +1,51 @@
+"""Identity parity: --model tailored scores exactly like lm-eval's own --model hf on the same folder."""
+
+from __future__ import annotations
+
+import pytest
+
+LIMIT = 200
+TASKS = ["boolq", "piqa"]
+
+
+def _evaluate(model: str, model_dir, task_manager, batch_size):
+    import lm_eval
+
+    return lm_eval.simple_evaluate(
+        model=model,
+        model_args=f"pretrained={model_dir},dtype=float32",
+        tasks=TASKS,
+        limit=LIMIT,
+        device="cpu",
+        batch_size=batch_size,
+        log_samples=True,
+        task_manager=task_manager,
+    )
+
+
+def _per_request(results, task):
+    """{(doc_id, choice index): (loglikelihood, is_greedy)} from logged samples."""
+    out = {}
+    for sample in results["samples"][task]:
+        for index, resp in enumerate(sample["resps"]):
+            loglik, greedy = resp[0]
+            out[(sample["doc_id"], index)] = (float(loglik), bool(greedy))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_tailored_equals_hf_on_stock_tasks(tiny_model_dir, hub_dir, task_manager, monkeypatch, batch_size):
+    monkeypatch.chdir(hub_dir)
+    tailored = _evaluate("tailored", tiny_model_dir, task_manager, batch_size)
+    hf = _evaluate("hf", tiny_model_dir, task_manager, batch_size)
+    assert tailored["config"]["tailored"]["spec"]["pretrained"] == str(tiny_model_dir)
+    for task in TASKS:
+        ours, theirs = _per_request(tailored, task), _per_request(hf, task)
+        assert len(ours) >= 2 * LIMIT and ours.keys() == theirs.keys()
+        worst = max(abs(ours[k][0] - theirs[k][0]) for k in ours)
+        assert worst <= 1e-6, f"{task}: max |Δ loglik| = {worst}"
+        assert all(ours[k][1] == theirs[k][1] for k in ours), f"{task}: is_greedy differs"
+        for metric, value in hf["results"][task].items():
+            if metric != "alias":
+                assert tailored["results"][task][metric] == value, f"{task} {metric}"

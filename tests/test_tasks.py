@@ -1,0 +1,51 @@
+"""Task registration: plugin YAMLs indexed without --include_path, user include_path wins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tailored_harness import paths, templates
+
+PLUGIN_TASKS = ("boolq_tailored", "piqa_tailored", "tailored_demo")
+
+
+def test_plugin_tasks_indexed_without_include_path(task_manager):
+    for name in PLUGIN_TASKS:
+        entry = task_manager.task_index[name]
+        assert Path(entry.yaml_path).parent == paths.tasks_dir()
+    assert "boolq" in task_manager.all_tasks  # built-ins still there
+    assert task_manager.include_path is None  # the plugin's folder is not reported as the user's
+
+
+def test_user_include_path_wins(tmp_path):
+    from lm_eval.tasks import TaskManager
+
+    own = tmp_path / "boolq_tailored.yaml"
+    own.write_text(
+        "task: boolq_tailored\ndataset_path: json\noutput_type: multiple_choice\nvalidation_split: validation\n"
+        "doc_to_text: 'mine: {{question}}'\ndoc_to_target: label\ndoc_to_choice: ['no', 'yes']\n"
+    )
+    manager = TaskManager(include_path=str(tmp_path))
+    assert Path(manager.task_index["boolq_tailored"].yaml_path) == own
+    assert Path(manager.task_index["piqa_tailored"].yaml_path).parent == paths.tasks_dir()
+
+
+def test_demo_task_builds_offline(task_manager):
+    task = task_manager.load(["tailored_demo"])["tasks"]["tailored_demo"]
+    doc = task.validation_docs()[0]
+    assert task.doc_to_text(doc) == templates.render("boolq", doc)
+    assert task.doc_to_choice(doc) == ["no", "yes"]
+    assert len(task.training_docs()) == 200
+
+
+@pytest.mark.parametrize("name,prompt", [("boolq_tailored", "boolq"), ("piqa_tailored", "piqa")])
+def test_tailored_tasks_use_their_prompt_on_real_data(task_manager, hub_dir, monkeypatch, name, prompt):
+    monkeypatch.chdir(hub_dir)
+    task = task_manager.load([name])["tasks"][name]
+    docs = list(task.validation_docs())
+    assert len(docs) > 1000
+    for doc in docs[:20]:
+        assert task.doc_to_text(doc) == templates.render(prompt, doc)
+    assert len(task.training_docs()) > 0
