@@ -88,6 +88,10 @@ class _PostImportLoader(importlib.abc.Loader):
         self._loader.exec_module(module)
         self._action(module)
 
+    def __getattr__(self, name):
+        # get_source, get_code, get_filename, is_package, ...: tracebacks and inspect need them.
+        return getattr(self._loader, name)
+
 
 class _LmEvalFinder(importlib.abc.MetaPathFinder):
     """Watches for the two lm-eval modules the plugin needs to extend; ignores everything else."""

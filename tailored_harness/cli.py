@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def _report(args: argparse.Namespace) -> int:
         if not sep:
             raise TailoredError(f"--run {item!r} must look like NAME=DIR")
         path = report.latest_results_file(run_dir)
-        sources[name] = str(path)
+        base = Path(args.out).resolve().parent if args.out else Path.cwd()
+        sources[name] = os.path.relpath(path.resolve(), base)
         rows += report.rows_from_results(json.loads(path.read_text()), name)
     if args.out:
         report.write_json_atomic(args.out, {"rows": rows, "sources": sources})

@@ -60,7 +60,13 @@ def test_demo_task_end_to_end_writes_tailored_metadata(tiny_model_dir, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "tailored_demo" in result.stdout and "acc" in result.stdout
     (path,) = tmp_path.rglob("results_*.json")
-    config = json.loads(path.read_text())["config"]
+    saved = json.loads(path.read_text())
+    config = saved["config"]
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert saved["tokenizer_bos_token"] == [tokenizer.bos_token, str(tokenizer.bos_token_id)]
+    assert saved["eot_token_id"] == tokenizer.eos_token_id
     assert config["model"] == "tailored"
     assert config["tailored"]["spec"]["pretrained"] == str(tiny_model_dir)
     assert config["tailored"]["backend"] == "hf"

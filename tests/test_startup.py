@@ -71,3 +71,12 @@ def test_tasks_and_prompts_ship_inside_the_package():
     assert paths.tasks_dir().parent == paths.package_dir()
     assert paths.prompts_dir().parent == paths.package_dir()
     assert (paths.prompts_dir() / "boolq.jinja").is_file()
+
+
+def test_patched_modules_keep_their_source():
+    out = _python(
+        "import lm_eval.api.registry as r, lm_eval.tasks.manager as m\n"
+        "print('def get_model' in r.__loader__.get_source(r.__name__),"
+        " 'class TaskManager' in m.__loader__.get_source(m.__name__))"
+    )
+    assert out == "True True"
