@@ -44,6 +44,7 @@ def test_tailored_equals_hf_on_stock_tasks(tiny_model_dir, hub_dir, task_manager
         ours, theirs = _per_request(tailored, task), _per_request(hf, task)
         assert len(ours) >= 2 * LIMIT and ours.keys() == theirs.keys()
         worst = max(abs(ours[k][0] - theirs[k][0]) for k in ours)
+        print(f"{task} batch_size={batch_size}: {len(ours)} requests, max |Δ loglik| = {worst:.3g}")
         assert worst <= 1e-6, f"{task}: max |Δ loglik| = {worst}"
         assert all(ours[k][1] == theirs[k][1] for k in ours), f"{task}: is_greedy differs"
         for metric, value in hf["results"][task].items():
