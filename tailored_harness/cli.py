@@ -36,12 +36,12 @@ def _report(args: argparse.Namespace) -> int:
     from tailored_harness import report
 
     rows, sources = [], {}
+    base = Path(args.out).resolve().parent if args.out else Path.cwd()  # sources are relative to the summary
     for item in args.run:
         name, sep, run_dir = item.partition("=")
         if not sep:
             raise TailoredError(f"--run {item!r} must look like NAME=DIR")
         path = report.latest_results_file(run_dir)
-        base = Path(args.out).resolve().parent if args.out else Path.cwd()
         sources[name] = os.path.relpath(path.resolve(), base)
         rows += report.rows_from_results(json.loads(path.read_text()), name)
     if args.out:
