@@ -1,40 +1,60 @@
 #!/usr/bin/env bash
 # tailored-harness regression suite.
 #
-# Default (fresh machine, no hub, no ../shared): builds a tiny random LLaMA (GQA) with a tokenizer
-# trained on the demo corpus, evaluates it through `lm_eval --model tailored` on the offline demo
-# task `tailored_demo`, writes results/suite.json and prints a table.
+# Default (fresh machine, no hub, no ../shared): generates the synthetic world, trains the reference
+# model (both cached; a second run reuses them), evaluates it through `lm_eval --model tailored` on
+# synth_boolq, synth_piqa and synth_qa, writes results/suite.json, prints the table and checks it
+# against results/baseline.json (exit 1 naming every metric that dropped beyond its allowance).
 #
-# Other runs:
-#   ./run_suite.sh --model /path/or/hub-id --tasks boolq,piqa [--limit N] [--device cuda:0] [--batch-size N]
-#   --name NAME (configuration label, default dense), --out FILE (summary JSON, default results/suite.json),
-#   --runs DIR (lm-eval output folders, default results/runs)
+# Options:
+#   --model M             model folder or hub id (default: the reference model)
+#   --tasks T             comma-separated lm-eval tasks (default: synth_boolq,synth_piqa,synth_qa)
+#   --config NAME[=ARGS]  a configuration: its name and extra --model_args for --model tailored,
+#                         e.g. --config dense --config p20=prune_ratio=0.2 (repeatable; default: dense)
+#   --limit N             documents per task (default: all)
+#   --device D            default cpu        --batch-size B   default 8
+#   --out FILE            summary JSON (default: results/suite.json)
+#   --runs DIR            lm-eval output folders (default: results/runs)
+#   --baseline FILE       baseline to check against (default: results/baseline.json for the
+#                         default model and tasks; no check otherwise)
+#   --update-baseline     write this run as the baseline instead of checking it
+#   --no-check            skip the regression check
+# Example, real model on a GPU machine with the hub:
+#   ./run_suite.sh --model meta-llama/Llama-2-7b-hf --tasks boolq,piqa --device cuda:0 \
+#       --baseline results/llama2-7b.json --update-baseline
 # Environment: TAILORED_HARNESS_CACHE (cache root, default ~/.cache/tailored-harness).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
 model=""
-tasks="tailored_demo"
+tasks=""
+configs=()
 limit=""
 device="cpu"
 batch_size="8"
-name="dense"
 out="$here/results/suite.json"
 runs="$here/results/runs"
+baseline=""
+update_baseline=""
+check="yes"
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+need() { [ $# -ge 2 ] || { echo "run_suite.sh: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
-    --model) model="$2"; shift 2 ;;
-    --tasks) tasks="$2"; shift 2 ;;
-    --limit) limit="$2"; shift 2 ;;
-    --device) device="$2"; shift 2 ;;
-    --batch-size) batch_size="$2"; shift 2 ;;
-    --name) name="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    --runs) runs="$2"; shift 2 ;;
+    --model) need "$@"; model="$2"; shift 2 ;;
+    --tasks) need "$@"; tasks="$2"; shift 2 ;;
+    --config) need "$@"; configs+=("$2"); shift 2 ;;
+    --limit) need "$@"; limit="$2"; shift 2 ;;
+    --device) need "$@"; device="$2"; shift 2 ;;
+    --batch-size) need "$@"; batch_size="$2"; shift 2 ;;
+    --out) need "$@"; out="$2"; shift 2 ;;
+    --runs) need "$@"; runs="$2"; shift 2 ;;
+    --baseline) need "$@"; baseline="$2"; shift 2 ;;
+    --update-baseline) update_baseline="yes"; shift ;;
+    --no-check) check=""; shift ;;
     -h|--help) usage; exit 0 ;;
-    *) echo "run_suite.sh: unknown argument '$1' (valid: --model --tasks --limit --device --batch-size --name --out --runs)" >&2; exit 2 ;;
+    *) echo "run_suite.sh: unknown argument '$1' (valid: --model --tasks --config --limit --device --batch-size --out --runs --baseline --update-baseline --no-check)" >&2; exit 2 ;;
   esac
 done
 
@@ -42,23 +62,53 @@ for cmd in lm_eval tailored; do
   command -v "$cmd" >/dev/null || { echo "run_suite.sh: '$cmd' not found; install the project first: pip install torch==2.13.0 ." >&2; exit 2; }
 done
 
-cache="${TAILORED_HARNESS_CACHE:-$HOME/.cache/tailored-harness}"
-if [ -z "$model" ]; then
-  model="$cache/models/tiny-demo"
-  echo "== building the tiny demo model (reused when cached)"
-  tailored tiny-model --out "$model"
+default_run=""
+if [ -z "$model" ] && [ -z "$tasks" ]; then default_run="yes"; fi
+tasks="${tasks:-synth_boolq,synth_piqa,synth_qa}"
+[ ${#configs[@]} -gt 0 ] || configs=("dense")
+if [ -z "$baseline" ] && [ -n "$default_run" ]; then baseline="$here/results/baseline.json"; fi
+if [ -n "$update_baseline" ] && [ -z "$baseline" ]; then
+  echo "run_suite.sh: --update-baseline needs --baseline FILE when --model or --tasks is given" >&2; exit 2
 fi
 
-run_dir="$runs/$name"
-rm -rf "$run_dir"
-echo "== evaluating $model on $tasks through lm_eval --model tailored"
-lm_eval --model tailored \
-  --model_args "pretrained=$model" \
-  --tasks "$tasks" \
-  --device "$device" \
-  --batch_size "$batch_size" \
-  ${limit:+--limit "$limit"} \
-  --output_path "$run_dir"
+total=$(( ${#configs[@]} + 2 ))
+step=1
+if [ -z "$model" ]; then
+  echo "== [$step/$total] reference model (generated and trained when missing, reused when cached)"
+  model="$(tailored reference)"
+else
+  echo "== [$step/$total] model: $model"
+fi
 
-echo "== summary ($out)"
-tailored report --run "$name=$run_dir" --out "$out"
+run_args=()
+for config in "${configs[@]}"; do
+  step=$((step + 1))
+  name="${config%%=*}"
+  extra=""
+  [ "$name" = "$config" ] || extra="${config#*=}"
+  case "$name" in ''|*[!A-Za-z0-9_.-]*) echo "run_suite.sh: configuration name '$name' must be letters, digits, '_', '.' or '-'" >&2; exit 2 ;; esac
+  run_dir="$runs/$name"
+  rm -rf "$run_dir"
+  echo "== [$step/$total] configuration '$name': lm_eval --model tailored on $tasks"
+  lm_eval --model tailored \
+    --model_args "pretrained=$model${extra:+,$extra}" \
+    --tasks "$tasks" \
+    --device "$device" \
+    --batch_size "$batch_size" \
+    ${limit:+--limit "$limit"} \
+    --output_path "$run_dir"
+  run_args+=(--run "$name=$run_dir")
+done
+
+step=$((step + 1))
+report_args=("${run_args[@]}" --out "$out")
+if [ -n "$update_baseline" ]; then
+  report_args+=(--baseline "$baseline" --update-baseline)
+  echo "== [$step/$total] summary ($out); this run becomes the baseline $baseline"
+elif [ -n "$check" ] && [ -n "$baseline" ]; then
+  report_args+=(--baseline "$baseline")
+  echo "== [$step/$total] summary ($out) and regression check against $baseline"
+else
+  echo "== [$step/$total] summary ($out)"
+fi
+tailored report "${report_args[@]}"

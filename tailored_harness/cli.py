@@ -1,7 +1,9 @@
 """The ``tailored`` command: the plugin's stages outside of ``lm_eval``.
 
+    tailored reference [--out DIR]           build (or reuse) the trained reference model; prints its folder
     tailored tiny-model --out DIR            build (or reuse) a tiny random LLaMA with GQA
-    tailored report --run dense=DIR --out F  summarise lm-eval result folders as JSON and a table
+    tailored report --run dense=DIR --out F  summarise lm-eval result folders as JSON and a table,
+                    [--baseline F]           and fail (exit 1) when a metric fell below its baseline
 """
 
 from __future__ import annotations
@@ -18,41 +20,114 @@ from tailored_harness.errors import TailoredError
 logger = logging.getLogger("tailored_harness")
 
 
+def _say(message: str) -> None:
+    """Progress and status lines go to stderr, so stdout carries only a command's result."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _reference(args: argparse.Namespace) -> int:
+    import time
+
+    from tailored_harness import reference, world
+
+    spec = reference.ReferenceSpec(**{k: v for k, v in (("seed", args.seed), ("steps", args.steps)) if v is not None})
+    world_folder, reused = world.materialize(spec.world)
+    _say(f"{'reused cached' if reused else 'generated'} synthetic world: {world_folder}")
+    start = time.monotonic()
+    folder, reused = reference.build(spec, out=args.out, progress=not args.quiet)
+    if reused:
+        _say(f"reused cached reference model: {folder}")
+    else:
+        _say(f"trained reference model in {time.monotonic() - start:.0f} s: {folder}")
+    print(folder)
+    return 0
+
+
 def _tiny_model(args: argparse.Namespace) -> int:
-    from tailored_harness import demo, tiny
+    from tailored_harness import tiny, world
 
     spec = tiny.TinySpec(seed=args.seed)
-    tokenizer, source = None, "trained-on-demo-corpus"
+    tokenizer, source = None, "trained-on-world-statements"
     if args.tokenizer:
         from transformers import AutoTokenizer
 
         tokenizer, source = AutoTokenizer.from_pretrained(args.tokenizer), str(Path(args.tokenizer).resolve())
-    folder, reused = tiny.build_tiny(args.out, tokenizer, spec, texts=demo.corpus(), tokenizer_source=source)
+    texts = world.statements(world.make_world(world.WorldSpec()))
+    folder, reused = tiny.build_tiny(args.out, tokenizer, spec, texts=texts, tokenizer_source=source)
     print(f"{'reused cached' if reused else 'built'} tiny model: {folder}")
     return 0
+
+
+def _collect(runs: list[str], out: str | None) -> tuple[list[dict], dict[str, str]]:
+    from tailored_harness import report
+
+    rows, sources = [], {}
+    base = Path(out).resolve().parent if out else Path.cwd()  # sources are relative to the summary
+    for item in runs:
+        name, sep, run_dir = item.partition("=")
+        if not sep or not name:
+            raise TailoredError(f"--run {item!r} must look like NAME=DIR")
+        path = report.latest_results_file(run_dir)
+        sources[name] = os.path.relpath(path.resolve(), base)
+        rows += report.rows_from_results(json.loads(path.read_text()), name)
+    return report.relative_to(rows), sources
+
+
+def _load_baseline(path: Path) -> list[dict]:
+    try:
+        return json.loads(path.read_text())["rows"]
+    except FileNotFoundError:
+        raise TailoredError(f"no baseline at {path}; create it with --update-baseline") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise TailoredError(f"baseline {path} is not a suite summary ({err}); recreate it with --update-baseline") from None
 
 
 def _report(args: argparse.Namespace) -> int:
     from tailored_harness import report
 
-    rows, sources = [], {}
-    base = Path(args.out).resolve().parent if args.out else Path.cwd()  # sources are relative to the summary
-    for item in args.run:
-        name, sep, run_dir = item.partition("=")
-        if not sep:
-            raise TailoredError(f"--run {item!r} must look like NAME=DIR")
-        path = report.latest_results_file(run_dir)
-        sources[name] = os.path.relpath(path.resolve(), base)
-        rows += report.rows_from_results(json.loads(path.read_text()), name)
+    rows, sources = _collect(args.run, args.out)
     if args.out:
         report.write_json_atomic(args.out, {"rows": rows, "sources": sources})
     print(report.format_table(rows))
+    if not args.baseline:
+        return 0
+    baseline_path = Path(args.baseline)
+    if args.update_baseline:
+        report.write_json_atomic(baseline_path, {"rows": rows, "sources": sources})
+        print(f"\nbaseline updated: {baseline_path} ({len(rows)} metrics)")
+        return 0
+    baseline = _load_baseline(baseline_path)
+    comparisons = report.check(rows, baseline, report.CheckSpec(z=args.z, floor=args.floor))
+    missing, new = report.not_compared(rows, baseline)
+    for label, keys in (("in the baseline but not in this run", missing), ("not in the baseline", new)):
+        if keys:
+            print(f"\nnot compared ({label}): {', '.join(keys)}")
+    failed = [c for c in comparisons if c.regressed]
+    if failed:
+        print(f"\nREGRESSION: {len(failed)} of {len(comparisons)} metrics fell below {baseline_path} "
+              f"by more than their allowance (max(floor={args.floor}, {args.z} x stderr of the difference)):")
+        print(report.format_regressions(comparisons))
+        return 1
+    print(f"\nregression check passed: {len(comparisons)} metrics within their allowance of {baseline_path}")
     return 0
+
+
+def report_defaults():
+    from tailored_harness.report import CheckSpec
+
+    return CheckSpec()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tailored", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("reference", help="build (or reuse) the reference model trained on the synthetic world")
+    p.add_argument("--out", help="model folder (default: the cache, named by the recipe's fingerprint)")
+    p.add_argument("--seed", type=int, help="training seed (weights and data order)")
+    p.add_argument("--steps", type=int, help="training steps (fewer gives a weaker model, for smoke tests)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_reference)
 
     p = sub.add_parser("tiny-model", help="build a tiny random LLaMA (GQA) folder for tests and the demo")
     p.add_argument("--out", required=True, help="output model folder (reused when it holds the same recipe)")
@@ -63,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="summarise lm-eval result folders")
     p.add_argument("--run", action="append", required=True, metavar="NAME=DIR", help="configuration name and lm-eval --output_path")
     p.add_argument("--out", help="write the summary JSON here")
+    p.add_argument("--baseline", help="summary JSON to check against (exit 1 when a metric dropped)")
+    p.add_argument("--update-baseline", action="store_true", help="write this run as the new --baseline instead")
+    defaults = report_defaults()
+    p.add_argument("--z", type=float, default=defaults.z, help="allowance in standard errors of the difference")
+    p.add_argument("--floor", type=float, default=defaults.floor, help="smallest allowance (absolute)")
     p.set_defaults(func=_report)
     return parser
 
@@ -72,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (TailoredError, FileNotFoundError) as err:
+    except (TailoredError, FileNotFoundError, ValueError) as err:
         print(f"tailored {args.command}: error: {err}", file=sys.stderr)
         return 2
 

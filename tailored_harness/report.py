@@ -1,7 +1,13 @@
-"""Turn lm-eval result files into the suite's summary JSON and a printed table."""
+"""Turn lm-eval result files into the suite's summary, its table and its regression check.
+
+Pure core: :func:`rows_from_results` (one row per task, configuration and metric),
+:func:`relative_to` (percentage of the dense score), :func:`check` (compare with a baseline).
+The printing and file writing around them is thin.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -10,6 +16,47 @@ from pathlib import Path
 from typing import Any
 
 STDERR_SUFFIX = "_stderr"
+DENSE = "dense"
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckSpec:
+    """How much a metric may fall below its baseline before the suite fails.
+
+    The allowance for one metric is ``max(floor, z * sqrt(se_baseline**2 + se_now**2))``: ``z``
+    standard errors of the difference of two independent estimates (both stderrs from lm-eval),
+    but never less than ``floor``, so a metric that happened to score with zero stderr (all right or
+    all wrong) does not fail on one changed answer.
+    """
+
+    z: float = 2.0
+    floor: float = 0.02
+
+    def __post_init__(self) -> None:
+        if not self.z > 0:
+            raise ValueError(f"z={self.z} must be positive")
+        if not 0 <= self.floor < 1:
+            raise ValueError(f"floor={self.floor} must be in [0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """One metric of the run against its baseline; ``drop`` > ``allowance`` is a regression."""
+
+    task: str
+    configuration: str
+    metric: str
+    baseline: float
+    now: float
+    allowance: float
+
+    @property
+    def drop(self) -> float:
+        return self.baseline - self.now
+
+    @property
+    def regressed(self) -> bool:
+        return self.drop > self.allowance
 
 
 def latest_results_file(run_dir: str | os.PathLike) -> Path:
@@ -43,7 +90,50 @@ def rows_from_results(results: dict[str, Any], configuration: str) -> list[dict[
     return rows
 
 
+def _key(row: dict[str, Any]) -> tuple[str, str, str]:
+    return row["task"], row["configuration"], row["metric"]
+
+
+def relative_to(rows: list[dict[str, Any]], reference: str = DENSE) -> list[dict[str, Any]]:
+    """Copies of ``rows`` with ``pct_of_dense``: 100 x value / the same task and metric under ``reference``.
+
+    ``None`` where the run has no ``reference`` configuration or its score is 0.
+    """
+    dense = {(r["task"], r["metric"]): r["value"] for r in rows if r["configuration"] == reference}
+    out = []
+    for row in rows:
+        base = dense.get((row["task"], row["metric"]))
+        out.append(dict(row, pct_of_dense=100.0 * row["value"] / base if base else None))
+    return out
+
+
+def _stderr(row: dict[str, Any]) -> float:
+    se = row.get("stderr")
+    return 0.0 if se is None or math.isnan(se) else float(se)
+
+
+def check(rows: list[dict[str, Any]], baseline: list[dict[str, Any]], spec: CheckSpec = CheckSpec()) -> list[Comparison]:
+    """Compare every metric present in both the run and the baseline (higher is better for all)."""
+    now = {_key(r): r for r in rows}
+    out = []
+    for base in baseline:
+        row = now.get(_key(base))
+        if row is None:
+            continue
+        allowance = max(spec.floor, spec.z * math.hypot(_stderr(base), _stderr(row)))
+        out.append(Comparison(*_key(base), baseline=float(base["value"]), now=float(row["value"]), allowance=allowance))
+    return out
+
+
+def not_compared(rows: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """``(in the baseline but not run, run but not in the baseline)`` as ``task/configuration/metric``."""
+    run_keys, base_keys = {_key(r) for r in rows}, {_key(r) for r in baseline}
+    fmt = lambda keys: sorted("/".join(k) for k in keys)  # noqa: E731
+    return fmt(base_keys - run_keys), fmt(run_keys - base_keys)
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
+    """The suite's table: task, configuration, metric ± stderr, % of dense, documents scored."""
     from tabulate import tabulate
 
     def cell(row):
@@ -52,8 +142,25 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             return f"{row['value']:.4f}"
         return f"{row['value']:.4f} ± {stderr:.4f}"
 
-    table = [[r["task"], r["configuration"], r["metric"], cell(r), r["n"]] for r in rows]
-    return tabulate(table, headers=["task", "configuration", "metric", "value ± stderr", "n"], tablefmt="github")
+    def pct(row):
+        value = row.get("pct_of_dense")
+        return "" if value is None else f"{value:.1f}%"
+
+    table = [[r["task"], r["configuration"], r["metric"], cell(r), pct(r), r["n"]] for r in rows]
+    headers = ["task", "configuration", "metric", "value ± stderr", "% of dense", "n"]
+    return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def format_regressions(comparisons: list[Comparison]) -> str:
+    """Table of the metrics that fell by more than their allowance."""
+    from tabulate import tabulate
+
+    table = [
+        [c.task, c.configuration, c.metric, f"{c.baseline:.4f}", f"{c.now:.4f}", f"{-c.drop:+.4f}", f"{c.allowance:.4f}"]
+        for c in comparisons if c.regressed
+    ]
+    headers = ["task", "configuration", "metric", "baseline", "now", "change", "allowance"]
+    return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def write_json_atomic(path: str | os.PathLike, payload: Any) -> Path:

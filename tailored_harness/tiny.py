@@ -91,8 +91,13 @@ def build_model(tokenizer, spec: TinySpec = TinySpec()):
 RECIPE_FILE = "tailored_tiny.json"
 
 
-def save_atomic(model, tokenizer, out_dir: str | os.PathLike, recipe: dict | None = None) -> Path:
-    """Write model, tokenizer and recipe to a temporary sibling folder, then rename it to ``out_dir``."""
+def save_atomic(model, tokenizer, out_dir: str | os.PathLike, recipe: dict | None = None,
+                extra_json: dict[str, object] | None = None) -> Path:
+    """Write model, tokenizer and recipe to a temporary sibling folder, then rename it to ``out_dir``.
+
+    ``extra_json`` maps further file names to JSON payloads written into the same folder (e.g. a
+    training log), so they appear together with the weights or not at all.
+    """
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -100,6 +105,8 @@ def save_atomic(model, tokenizer, out_dir: str | os.PathLike, recipe: dict | Non
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / RECIPE_FILE).write_text(json.dumps(recipe or {}, sort_keys=True, indent=1))
+        for name, payload in (extra_json or {}).items():
+            (tmp / name).write_text(json.dumps(payload, sort_keys=True, indent=1))
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -46,7 +46,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
     Uses the real LLaMA-2 tokenizer from ../shared when available, else one trained here.
     """
-    from tailored_harness import demo, tiny
+    from tailored_harness import tiny, world
 
     out = tmp_path_factory.mktemp("models") / "tiny"
     root = shared_root()
@@ -56,9 +56,24 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
         tokenizer = AutoTokenizer.from_pretrained(tok_dir)
     else:
-        tokenizer = tiny.train_tokenizer(demo.corpus())
+        tokenizer = tiny.train_tokenizer(world.statements(world.make_world(world.WorldSpec())))
     folder, _ = tiny.build_tiny(out, tokenizer, tiny.TinySpec())
     return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory) -> Path:
+    """Every test (and every subprocess it starts) caches under one fresh folder, never ~/.cache."""
+    from tailored_harness.paths import CACHE_ENV
+
+    root = tmp_path_factory.mktemp("cache")
+    old = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(root)
+    yield root
+    if old is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = old
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ def _one_error_line(result, needle):
 )
 def test_bad_model_args_give_one_error_line(tiny_model_dir, model_args, needle):
     args = model_args.format(model=tiny_model_dir)
-    result = run_cli(["lm_eval", "--model", "tailored", "--model_args", args, "--tasks", "tailored_demo", "--limit", "2"])
+    result = run_cli(["lm_eval", "--model", "tailored", "--model_args", args, "--tasks", "synth_boolq", "--limit", "2"])
     line = _one_error_line(result, needle)
     if "foo" in needle:
         assert "valid keys: pretrained" in line
@@ -38,7 +38,7 @@ def test_bad_model_args_give_one_error_line(tiny_model_dir, model_args, needle):
 
 def test_use_cache_is_refused_in_one_line(tiny_model_dir, tmp_path):
     result = run_cli(
-        ["lm_eval", "--model", "tailored", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "tailored_demo",
+        ["lm_eval", "--model", "tailored", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "synth_boolq",
          "--limit", "2", "--use_cache", str(tmp_path / "cache")]
     )
     _one_error_line(result, "--use_cache")
@@ -54,11 +54,11 @@ def test_ls_and_validate_see_plugin_tasks():
 
 def test_demo_task_end_to_end_writes_tailored_metadata(tiny_model_dir, tmp_path):
     result = run_cli(
-        ["lm_eval", "--model", "tailored", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "tailored_demo",
+        ["lm_eval", "--model", "tailored", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "synth_boolq",
          "--limit", "20", "--output_path", str(tmp_path)]
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "tailored_demo" in result.stdout and "acc" in result.stdout
+    assert "synth_boolq" in result.stdout and "acc" in result.stdout
     (path,) = tmp_path.rglob("results_*.json")
     saved = json.loads(path.read_text())
     config = saved["config"]
@@ -83,15 +83,3 @@ def test_stock_tasks_with_tailored_and_dummy(tiny_model_dir, hub_dir):
     dummy = run_cli(["lm_eval", "--model", "dummy", "--tasks", "boolq", "--limit", "5"], cwd=hub_dir)
     assert dummy.returncode == 0, dummy.stderr[-3000:]
     assert any(line.startswith("|boolq") for line in dummy.stdout.splitlines())
-
-
-def test_run_suite_default_then_cached(tmp_path):
-    env = {"TAILORED_HARNESS_CACHE": str(tmp_path / "cache")}
-    out = tmp_path / "suite.json"
-    first = run_cli(["bash", str(REPO_ROOT / "run_suite.sh"), "--limit", "20", "--out", str(out), "--name", "ci", "--runs", str(tmp_path / "runs")], env=env)
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert "built tiny model" in first.stdout and "value ± stderr" in first.stdout
-    rows = json.loads(out.read_text())["rows"]
-    assert [(r["task"], r["configuration"], r["metric"], r["n"]) for r in rows] == [("tailored_demo", "ci", "acc", 20)]
-    second = run_cli(["bash", str(REPO_ROOT / "run_suite.sh"), "--limit", "20", "--out", str(out), "--name", "ci", "--runs", str(tmp_path / "runs")], env=env)
-    assert second.returncode == 0 and "reused cached tiny model" in second.stdout

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tailored_harness import report
 
 RESULTS = {
@@ -38,3 +40,67 @@ def test_latest_results_file_and_atomic_json(tmp_path):
     out = report.write_json_atomic(tmp_path / "deep" / "suite.json", {"rows": []})
     assert json.loads(out.read_text()) == {"rows": []}
     assert [p.name for p in out.parent.iterdir()] == ["suite.json"]  # no temporary left behind
+
+
+def _row(task, value, stderr=0.01, configuration="dense", metric="acc"):
+    return {"task": task, "configuration": configuration, "metric": metric, "value": value, "stderr": stderr, "n": 500}
+
+
+def test_percentage_of_dense_per_task_and_metric():
+    rows = report.relative_to([_row("a", 0.8), _row("a", 0.6, configuration="p20"), _row("b", 0.0), _row("b", 0.5, configuration="p20")])
+    assert [r["pct_of_dense"] for r in rows] == [100.0, 75.0, None, None]
+    assert "75.0%" in report.format_table(rows) and "% of dense" in report.format_table(rows)
+
+
+def test_check_flags_only_drops_beyond_the_allowance():
+    spec = report.CheckSpec(z=2.0, floor=0.02)
+    baseline = [_row("a", 0.90, 0.01), _row("b", 0.90, 0.0), _row("c", 0.90, 0.03), _row("gone", 0.5)]
+    now = [_row("a", 0.85, 0.01), _row("b", 0.885, 0.0), _row("c", 0.80, 0.03), _row("new", 0.5)]
+    by_task = {c.task: c for c in report.check(now, baseline, spec)}
+    assert set(by_task) == {"a", "b", "c"}
+    # a: drop 0.05 > 2 * hypot(0.01, 0.01) = 0.0283 -> regression
+    assert by_task["a"].regressed and by_task["a"].allowance == pytest.approx(0.0282843, abs=1e-6)
+    # b: zero stderr, drop 0.015 < floor 0.02 -> fine
+    assert not by_task["b"].regressed and by_task["b"].allowance == 0.02
+    # c: drop 0.10 > 2 * hypot(0.03, 0.03) = 0.0849 -> regression
+    assert by_task["c"].regressed
+    assert report.not_compared(now, baseline) == (["gone/dense/acc"], ["new/dense/acc"])
+    improved = report.check([_row("a", 0.99)], baseline, spec)
+    assert not improved[0].regressed
+    table = report.format_regressions(list(by_task.values()))
+    assert "| a " in table and "| c " in table and "| b " not in table
+
+
+def test_check_spec_is_validated():
+    with pytest.raises(ValueError, match="floor=1.5"):
+        report.CheckSpec(floor=1.5)
+    with pytest.raises(ValueError, match="z=0"):
+        report.CheckSpec(z=0)
+
+
+def _run_folder(tmp_path, name, boolq_acc):
+    results = {"results": {"boolq": {"acc,none": boolq_acc, "acc_stderr,none": 0.01}}, "n-samples": {"boolq": {"effective": 500}}}
+    folder = tmp_path / "runs" / name
+    folder.mkdir(parents=True)
+    (folder / "results_1.json").write_text(json.dumps(results))
+    return folder
+
+
+def test_report_command_updates_then_checks_the_baseline(tmp_path, capsys):
+    from tailored_harness import cli
+
+    baseline = tmp_path / "baseline.json"
+    good, bad = _run_folder(tmp_path, "good", 0.90), _run_folder(tmp_path, "bad", 0.80)
+    assert cli.main(["report", "--run", f"dense={good}", "--baseline", str(baseline)]) == 2
+    assert "create it with --update-baseline" in capsys.readouterr().err
+    assert cli.main(["report", "--run", f"dense={good}", "--baseline", str(baseline), "--update-baseline"]) == 0
+    assert json.loads(baseline.read_text())["rows"][0]["value"] == 0.90
+    capsys.readouterr()
+    assert cli.main(["report", "--run", f"dense={good}", "--baseline", str(baseline)]) == 0
+    assert "regression check passed: 1 metrics" in capsys.readouterr().out
+    assert cli.main(["report", "--run", f"dense={bad}", "--baseline", str(baseline)]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION" in out and "| boolq" in out and "-0.1000" in out and "0.0283" in out
+    baseline.write_text("{ not json")
+    assert cli.main(["report", "--run", f"dense={good}", "--baseline", str(baseline)]) == 2
+    assert "recreate it with --update-baseline" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 
 from tailored_harness import paths, templates
 
-PLUGIN_TASKS = ("boolq_tailored", "piqa_tailored", "tailored_demo")
+PLUGIN_TASKS = ("boolq_tailored", "piqa_tailored", "synth_boolq", "synth_piqa", "synth_qa")
 
 
 def test_plugin_tasks_indexed_without_include_path(task_manager):
@@ -32,12 +32,24 @@ def test_user_include_path_wins(tmp_path):
     assert Path(manager.task_index["piqa_tailored"].yaml_path).parent == paths.tasks_dir()
 
 
-def test_demo_task_builds_offline(task_manager):
-    task = task_manager.load(["tailored_demo"])["tasks"]["tailored_demo"]
+@pytest.mark.parametrize("name,prompt", [("synth_boolq", "boolq"), ("synth_piqa", "piqa"), ("synth_qa", "qa")])
+def test_synthetic_tasks_build_offline_with_the_shared_prompts(task_manager, name, prompt):
+    from tailored_harness import reference, world
+
+    task = task_manager.load([name])["tasks"][name]
+    spec = world.WorldSpec()
+    assert len(task.training_docs()) == spec.train_size >= 1000
+    assert len(task.validation_docs()) == spec.validation_size >= 500
     doc = task.validation_docs()[0]
-    assert task.doc_to_text(doc) == templates.render("boolq", doc)
-    assert task.doc_to_choice(doc) == ["no", "yes"]
-    assert len(task.training_docs()) == 200
+    assert task.doc_to_text(doc) == templates.render(prompt, doc)
+    # The reference model trains on exactly what the task scores: prompt, delimiter, gold answer.
+    template, answer = reference.TASK_FORMATS[name]
+    assert template == prompt
+    if task.OUTPUT_TYPE == "multiple_choice":
+        assert task.doc_to_choice(doc)[task.doc_to_target(doc)] == answer(doc)
+    else:
+        assert task.doc_to_target(doc) == answer(doc)
+    assert task.config.target_delimiter == reference.TARGET_DELIMITER
 
 
 @pytest.mark.parametrize("name,prompt", [("boolq_tailored", "boolq"), ("piqa_tailored", "piqa")])

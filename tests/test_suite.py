@@ -1,0 +1,72 @@
+"""run_suite.sh end to end: the default run trains the reference model, meets the dense targets and
+passes its committed baseline; a second run reuses the cache; a damaged model fails the check.
+
+This is the suite's smoke test in CI. It trains the full reference model once (a few minutes on two
+CPU cores) in the session's isolated cache.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import REPO_ROOT, run_cli
+
+pytestmark = pytest.mark.slow
+
+SUITE = ["bash", str(REPO_ROOT / "run_suite.sh")]
+BASELINE = REPO_ROOT / "results" / "baseline.json"
+TARGETS = {("synth_boolq", "acc"): 0.85, ("synth_piqa", "acc"): 0.85, ("synth_qa", "exact_match"): 0.6}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("suite")
+    result = run_cli([*SUITE, "--out", str(out / "suite.json"), "--runs", str(out / "runs")], timeout=3600)
+    return result, out
+
+
+def _metrics(summary):
+    return {(r["task"], r["metric"]): r for r in json.loads(summary.read_text())["rows"]}
+
+
+def test_default_run_trains_meets_targets_and_passes_the_baseline(first_run):
+    result, out = first_run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "generated synthetic world" in result.stderr and "trained reference model" in result.stderr
+    assert "| task" in result.stdout and "% of dense" in result.stdout
+    assert "regression check passed" in result.stdout
+    metrics = _metrics(out / "suite.json")
+    for key, target in TARGETS.items():
+        assert metrics[key]["value"] >= target, (key, metrics[key])
+        assert metrics[key]["n"] == 500 and metrics[key]["configuration"] == "dense"
+        assert metrics[key]["pct_of_dense"] == 100.0
+
+
+def test_second_run_reuses_world_and_model(first_run, tmp_path):
+    result = run_cli([*SUITE, "--limit", "50", "--out", str(tmp_path / "suite.json"), "--runs", str(tmp_path / "runs")])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "reused cached synthetic world" in result.stderr and "reused cached reference model" in result.stderr
+    assert "trained reference model" not in result.stderr
+
+
+def test_damaged_weights_fail_the_check_naming_the_metric(first_run, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    found = run_cli(["tailored", "reference", "--quiet"])
+    assert found.returncode == 0 and "reused cached reference model" in found.stderr
+    damaged = tmp_path / "damaged"
+    shutil.copytree(found.stdout.strip(), damaged)
+    weights = load_file(damaged / "model.safetensors")
+    for name in weights:
+        if name.endswith("mlp.down_proj.weight"):  # where a LLaMA keeps most of what it memorised
+            weights[name].zero_()
+    save_file(weights, damaged / "model.safetensors", metadata={"format": "pt"})
+    result = run_cli([*SUITE, "--model", str(damaged), "--tasks", "synth_boolq,synth_piqa,synth_qa", "--limit", "100",
+                      "--baseline", str(BASELINE), "--out", str(tmp_path / "suite.json"), "--runs", str(tmp_path / "runs")])
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    report = result.stdout[result.stdout.index("REGRESSION"):]
+    for task, metric in TARGETS:
+        assert f"| {task}" in report and metric in report
