@@ -22,9 +22,18 @@ TARGETS = {("synth_boolq", "acc"): 0.85, ("synth_piqa", "acc"): 0.85, ("synth_qa
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
+def suite_env(tmp_path_factory):
+    """A cache of this module's own: other tests may already have generated the world in the
+    session's cache, and the first run here must start from nothing."""
+    from tailored_harness.paths import CACHE_ENV
+
+    return {CACHE_ENV: str(tmp_path_factory.mktemp("suite-cache"))}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, suite_env):
     out = tmp_path_factory.mktemp("suite")
-    result = run_cli([*SUITE, "--out", str(out / "suite.json"), "--runs", str(out / "runs")], timeout=3600)
+    result = run_cli([*SUITE, "--out", str(out / "suite.json"), "--runs", str(out / "runs")], env=suite_env, timeout=3600)
     return result, out
 
 
@@ -45,17 +54,18 @@ def test_default_run_trains_meets_targets_and_passes_the_baseline(first_run):
         assert metrics[key]["pct_of_dense"] == 100.0
 
 
-def test_second_run_reuses_world_and_model(first_run, tmp_path):
-    result = run_cli([*SUITE, "--limit", "50", "--out", str(tmp_path / "suite.json"), "--runs", str(tmp_path / "runs")])
+def test_second_run_reuses_world_and_model(first_run, suite_env, tmp_path):
+    result = run_cli([*SUITE, "--limit", "50", "--out", str(tmp_path / "suite.json"), "--runs", str(tmp_path / "runs")],
+                     env=suite_env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "reused cached synthetic world" in result.stderr and "reused cached reference model" in result.stderr
     assert "trained reference model" not in result.stderr
 
 
-def test_damaged_weights_fail_the_check_naming_the_metric(first_run, tmp_path):
+def test_damaged_weights_fail_the_check_naming_the_metric(first_run, suite_env, tmp_path):
     from safetensors.torch import load_file, save_file
 
-    found = run_cli(["tailored", "reference", "--quiet"])
+    found = run_cli(["tailored", "reference", "--quiet"], env=suite_env)
     assert found.returncode == 0 and "reused cached reference model" in found.stderr
     damaged = tmp_path / "damaged"
     shutil.copytree(found.stdout.strip(), damaged)
@@ -65,7 +75,8 @@ def test_damaged_weights_fail_the_check_naming_the_metric(first_run, tmp_path):
             weights[name].zero_()
     save_file(weights, damaged / "model.safetensors", metadata={"format": "pt"})
     result = run_cli([*SUITE, "--model", str(damaged), "--tasks", "synth_boolq,synth_piqa,synth_qa", "--limit", "100",
-                      "--baseline", str(BASELINE), "--out", str(tmp_path / "suite.json"), "--runs", str(tmp_path / "runs")])
+                      "--baseline", str(BASELINE), "--out", str(tmp_path / "suite.json"), "--runs", str(tmp_path / "runs")],
+                     env=suite_env)
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     report = result.stdout[result.stdout.index("REGRESSION"):]
     for task, metric in TARGETS:
