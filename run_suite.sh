@@ -3,14 +3,17 @@
 #
 # Default (fresh machine, no hub, no ../shared): generates the synthetic world, trains the reference
 # model (both cached; a second run reuses them), evaluates it through `lm_eval --model tailored` on
-# synth_boolq, synth_piqa and synth_qa, writes results/suite.json, prints the table and checks it
-# against results/baseline.json (exit 1 naming every metric that dropped beyond its allowance).
+# synth_boolq, synth_piqa and synth_qa, dense and pruned without fine-tuning at ratios 0.2 and 0.5
+# with three criteria (element-wise Taylor, l2, random), writes results/suite.json, prints the table
+# and checks it against results/baseline.json (exit 1 naming every metric that dropped beyond its
+# allowance).
 #
 # Options:
 #   --model M             model folder or hub id (default: the reference model)
 #   --tasks T             comma-separated lm-eval tasks (default: synth_boolq,synth_piqa,synth_qa)
 #   --config NAME[=ARGS]  a configuration: its name and extra --model_args for --model tailored,
-#                         e.g. --config dense --config p20=prune_ratio=0.2 (repeatable; default: dense)
+#                         e.g. --config dense --config p20=prune_ratio=0.2 (repeatable; default: the
+#                         suite's dense + pruned set for the default run, dense otherwise)
 #   --limit N             documents per task (default: all)
 #   --device D            default cpu        --batch-size B   default 8
 #   --out FILE            summary JSON (default: results/suite.json)
@@ -65,7 +68,18 @@ done
 default_run=""
 if [ -z "$model" ] && [ -z "$tasks" ]; then default_run="yes"; fi
 tasks="${tasks:-synth_boolq,synth_piqa,synth_qa}"
-[ ${#configs[@]} -gt 0 ] || configs=("dense")
+if [ ${#configs[@]} -eq 0 ]; then
+  if [ -n "$default_run" ]; then
+    configs=("dense")
+    for ratio in 0.2 0.5; do
+      for importance in param_first l2 random; do
+        configs+=("p${ratio#0.}0_${importance}=prune_ratio=$ratio,importance=$importance")
+      done
+    done
+  else
+    configs=("dense")
+  fi
+fi
 if [ -z "$baseline" ] && [ -n "$default_run" ]; then baseline="$here/results/baseline.json"; fi
 if [ -n "$update_baseline" ] && [ -z "$baseline" ]; then
   echo "run_suite.sh: --update-baseline needs --baseline FILE when --model or --tasks is given" >&2; exit 2

@@ -11,6 +11,8 @@ side-effect free until lm-eval is actually used:
 * when ``lm_eval.tasks.manager`` is imported, it wraps ``TaskManager.__init__`` so that the plugin's
   task folder is indexed after lm-eval's built-in tasks and before any ``--include_path``: later
   paths override earlier ones in lm-eval's index, so a user's own task of the same name still wins;
+* when ``lm_eval.evaluator`` is imported, it wraps ``evaluate`` so that the model can reach the
+  run's task objects from inside its first scoring call (:mod:`tailored_harness.run_context`);
 * ``TAILORED_HARNESS_DISABLE_HOOK=1`` turns all of it off.
 """
 
@@ -27,6 +29,7 @@ MODEL_TARGET = "tailored_harness.lm:TailoredLM"
 
 _REGISTRY_MODULE = "lm_eval.api.registry"
 _MANAGER_MODULE = "lm_eval.tasks.manager"
+_EVALUATOR_MODULE = "lm_eval.evaluator"
 
 
 def hook_disabled() -> bool:
@@ -71,7 +74,26 @@ def patch_task_manager(manager_module) -> None:
     cls.__init__ = __init__
 
 
-_POST_IMPORT = {_REGISTRY_MODULE: register_model, _MANAGER_MODULE: patch_task_manager}
+def patch_evaluator(evaluator_module) -> None:
+    """Wrap ``evaluate`` so the run's task objects are reachable from the model (see ``run_context``)."""
+    import functools
+
+    original = evaluator_module.evaluate
+    if getattr(original, "_tailored_patched", False):
+        return
+
+    @functools.wraps(original)
+    def evaluate(lm, task_dict, *args, **kwargs):
+        from tailored_harness.run_context import tasks_scope
+
+        with tasks_scope(task_dict):
+            return original(lm, task_dict, *args, **kwargs)
+
+    evaluate._tailored_patched = True
+    evaluator_module.evaluate = evaluate
+
+
+_POST_IMPORT = {_REGISTRY_MODULE: register_model, _MANAGER_MODULE: patch_task_manager, _EVALUATOR_MODULE: patch_evaluator}
 
 
 class _PostImportLoader(importlib.abc.Loader):

@@ -91,6 +91,10 @@ class Backend:
     def lm_for_route(self, key: str) -> "LM":
         raise NotImplementedError
 
+    def prepare(self, tasks: dict[str, Any] | None) -> None:
+        """Build what scoring needs from the run's tasks (pruned weights, ...); called once, before
+        the first request. ``tasks``: ``{name: lm-eval Task}`` of the run, or ``None`` if unknown."""
+
     @property
     def default_lm(self) -> "LM":
         """The LM used for tokenizer details and metadata (same tokenizer for every task)."""
@@ -107,17 +111,23 @@ class HFBackend(Backend):
     name = "hf"
 
     def __init__(self, spec: "ModelSpec") -> None:
+        self.spec = spec
+        self.device = resolve_device(spec.device)
+        self.pruning: dict[str, Any] | None = None
+        pretrained = check_model_source(spec.pretrained)
+        tokenizer = check_model_source(spec.tokenizer, "tokenizer") if spec.tokenizer else None
+        self.lm = self._load(pretrained, tokenizer)
+
+    def _load(self, pretrained: str, tokenizer: str | None, revision: str | None = None) -> "LM":
         from huggingface_hub.errors import HFValidationError
         from lm_eval.models.huggingface import HFLM
 
-        pretrained = check_model_source(spec.pretrained)
-        tokenizer = check_model_source(spec.tokenizer, "tokenizer") if spec.tokenizer else None
-        self.device = resolve_device(spec.device)
+        spec = self.spec
         try:
-            self.lm = HFLM(
+            return HFLM(
                 pretrained=pretrained,
                 tokenizer=tokenizer,
-                revision=spec.revision,
+                revision=revision or spec.revision,
                 dtype=spec.dtype,
                 device=self.device,
                 batch_size=spec.batch_size,
@@ -127,7 +137,34 @@ class HFBackend(Backend):
             )
         except (OSError, HFValidationError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise TailoredError(f"could not load pretrained={spec.pretrained!r}: {first_line}") from err
+            raise TailoredError(f"could not load pretrained={pretrained!r}: {first_line}") from err
+
+    def prepare(self, tasks: dict[str, Any] | None) -> None:
+        """Prune (or take the cached pruned checkpoint) before the first request is scored.
+
+        The dense model already in memory is pruned in place, saved to the cache and dropped; the
+        saved folder is then loaded like any checkpoint, so what is scored is exactly what was saved.
+        """
+        prune = self.spec.prune_spec()
+        if prune is None:
+            return
+        import gc
+
+        from tailored_harness.prune import checkpoint, pipeline
+
+        base = checkpoint.base_identity(self.spec.pretrained, self.spec.revision)
+        folder, reused, report = pipeline.prune_loaded(self.lm.model, self.lm.tokenizer, prune, base, tasks)
+        if reused:
+            logger.info("reusing cached pruned checkpoint %s", folder)
+        logger.info("%s", checkpoint.describe(report))
+        self.lm = None
+        gc.collect()
+        tokenizer = self.spec.tokenizer or self.spec.pretrained
+        self.lm = self._load(str(folder), check_model_source(tokenizer, "tokenizer"), revision=self.spec.revision)
+        params = report["parameters"]
+        self.pruning = {"checkpoint": str(folder), "fingerprint": report["fingerprint"], "reused": reused,
+                        "model_type": report["model_type"], "parameters_before": params["before"]["total"],
+                        "parameters_after": params["after"]["total"]}
 
     def lm_for_route(self, key: str) -> "LM":
         if key != self.BASE_ROUTE:
@@ -135,4 +172,4 @@ class HFBackend(Backend):
         return self.lm
 
     def info(self) -> dict[str, Any]:
-        return {"backend": self.name, "device": self.device}
+        return {"backend": self.name, "device": self.device, "pruning": self.pruning}

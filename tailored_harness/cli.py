@@ -2,6 +2,7 @@
 
     tailored reference [--out DIR]           build (or reuse) the trained reference model; prints its folder
     tailored tiny-model --out DIR            build (or reuse) a tiny random LLaMA with GQA
+    tailored prune --model DIR --ratio 0.2   prune a LLaMA-family model; prints the checkpoint folder
     tailored report --run dense=DIR --out F  summarise lm-eval result folders as JSON and a table,
                     [--baseline F]           and fail (exit 1) when a metric fell below its baseline
 """
@@ -55,6 +56,37 @@ def _tiny_model(args: argparse.Namespace) -> int:
     texts = world.statements(world.make_world(world.WorldSpec()))
     folder, reused = tiny.build_tiny(args.out, tokenizer, spec, texts=texts, tokenizer_source=source)
     print(f"{'reused cached' if reused else 'built'} tiny model: {folder}")
+    return 0
+
+
+def _task_objects(names: str | None, include_path: str | None) -> dict | None:
+    """``{name: Task}`` for ``--tasks`` (this command is not inside lm-eval, so it builds a TaskManager)."""
+    if not names:
+        return None
+    from lm_eval.tasks import TaskManager, get_task_dict
+
+    from tailored_harness.run_context import current_tasks, tasks_scope
+
+    task_dict = get_task_dict(names.split(","), TaskManager(include_path=include_path))
+    with tasks_scope(task_dict):
+        return current_tasks()
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from tailored_harness.backends import check_model_source
+    from tailored_harness.prune import PruneSpec, pipeline
+    from tailored_harness.prune.checkpoint import describe
+
+    spec = PruneSpec(ratio=args.ratio, layers=args.layers, round_to=args.round_to, importance=args.importance,
+                     calibration=args.calibration, samples=args.samples, seq_len=args.seq_len, seed=args.seed)
+    pretrained = check_model_source(args.model)
+    tasks = _task_objects(args.tasks, args.include_path) if spec.needs_calibration and spec.calibration == "tasks" else None
+    folder, reused, report = pipeline.prune_pretrained(
+        pretrained, spec, out=args.out, tokenizer=args.tokenizer, tasks=tasks, dtype=args.dtype, device=args.device,
+        trust_remote_code=args.trust_remote_code, progress=not args.quiet)
+    _say(describe(report))
+    _say(f"{'reused cached' if reused else 'wrote'} pruned checkpoint: {folder}")
+    print(folder)
     return 0
 
 
@@ -118,6 +150,31 @@ def report_defaults():
     return CheckSpec()
 
 
+def _prune_arguments(p: argparse.ArgumentParser) -> None:
+    from tailored_harness.prune.importance import CRITERIA
+    from tailored_harness.prune.spec import PruneSpec
+
+    d = PruneSpec()
+    p.add_argument("--model", required=True, help="base model folder or hub id")
+    p.add_argument("--out", help="checkpoint folder (default: the cache, named by the fingerprint of model and spec)")
+    p.add_argument("--ratio", type=float, required=True, help="fraction of KV groups and MLP channels removed per layer")
+    p.add_argument("--layers", default=d.layers, help="'all' or an inclusive range such as 4-29 (default: %(default)s)")
+    p.add_argument("--round-to", type=int, default=d.round_to, help="round kept MLP widths to a multiple of this")
+    p.add_argument("--importance", default=d.importance, choices=list(CRITERIA), help="criterion (default: %(default)s)")
+    p.add_argument("--calibration", default=d.calibration,
+                   help="'tasks' (training documents of --tasks) or a .txt/.jsonl file (default: %(default)s)")
+    p.add_argument("--tasks", help="comma-separated lm-eval tasks whose training documents calibrate")
+    p.add_argument("--include-path", help="extra lm-eval task folder for --tasks")
+    p.add_argument("--samples", type=int, default=d.samples, help="calibration samples N (default: %(default)s)")
+    p.add_argument("--seq-len", type=int, default=d.seq_len, help="tokens per calibration sample L (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="calibration order and the random criterion")
+    p.add_argument("--tokenizer", help="tokenizer folder or hub id (default: the model's)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"])
+    p.add_argument("--device", default="cpu", help="device for scoring (default: %(default)s)")
+    p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tailored", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", help="tokenizer folder to use instead of training one on the demo corpus")
     p.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
     p.set_defaults(func=_tiny_model)
+
+    p = sub.add_parser("prune", help="structurally prune a LLaMA-family model into a checkpoint folder")
+    _prune_arguments(p)
+    p.set_defaults(func=_prune)
 
     p = sub.add_parser("report", help="summarise lm-eval result folders")
     p.add_argument("--run", action="append", required=True, metavar="NAME=DIR", help="configuration name and lm-eval --output_path")

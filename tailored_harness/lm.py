@@ -16,6 +16,7 @@ from lm_eval.api.model import LM
 
 from tailored_harness import __version__
 from tailored_harness.errors import TailoredError
+from tailored_harness.modeling_tailored_llama import register as register_tailored_llama
 from tailored_harness.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+register_tailored_llama()  # `--model tailored` and `--model hf` load per-layer-width checkpoints without remote code
+
 METADATA_KEY = "tailored"
 
 USE_CACHE_REFUSAL = (
@@ -32,6 +35,17 @@ USE_CACHE_REFUSAL = (
     "model, pruning or adapter, so a cache filled by another model would be reused silently. "
     "Drop --use_cache (pruned checkpoints and adapters are cached by content already)."
 )
+
+
+def share_lm_eval_logging() -> None:
+    """Show the plugin's log lines (pruning, cache reuse) the way lm-eval shows its own, at its level."""
+    ours, theirs = logging.getLogger("tailored_harness"), logging.getLogger("lm_eval")
+    if ours.handlers or not theirs.handlers:
+        return
+    for handler in theirs.handlers:
+        ours.addHandler(handler)
+    ours.setLevel(theirs.level)
+    ours.propagate = False
 
 
 def route_by_task(
@@ -71,11 +85,25 @@ class TailoredLM(LM):
         super().__init__()
         from tailored_harness.backends import BACKENDS
 
+        share_lm_eval_logging()
+
         self.spec = ModelSpec.from_model_args(model_args)
         self.backend: Backend = BACKENDS[self.spec.backend](self.spec)
+        self._prepared = False
+
+    def _prepare(self) -> None:
+        """Once, before the first request: let the backend prune (or adapt) with the run's tasks at hand."""
+        if self._prepared:
+            return
+        from tailored_harness.run_context import current_tasks
+
+        self.backend.prepare(current_tasks())
+        self._prepared = True
 
     # ------------------------------------------------------------------ scoring, routed per task
     def _routed(self, method: str, requests: list["Instance"], **kwargs: Any) -> list:
+        self._prepare()
+
         def score(key, routed_requests):
             return getattr(self.backend.lm_for_route(key), method)(routed_requests, **kwargs)
 

@@ -42,6 +42,9 @@ class ModelSpec:
         max_batch_size: upper bound for the ``auto`` search.
         max_length: context length override; ``None`` uses the model config.
         trust_remote_code: allow code shipped with the checkpoint (``auto_map``).
+        prune_ratio, prune_layers, round_to, importance, calibration, calibration_samples,
+            calibration_len, prune_seed: structured pruning before scoring; see
+            :class:`tailored_harness.prune.spec.PruneSpec` (``prune_ratio=0``: no pruning).
     """
 
     pretrained: str
@@ -54,6 +57,14 @@ class ModelSpec:
     max_batch_size: int = 64
     max_length: int | None = None
     trust_remote_code: bool = False
+    prune_ratio: float = 0.0
+    prune_layers: str = "all"
+    round_to: int = 1
+    importance: str = "param_first"
+    calibration: str = "tasks"
+    calibration_samples: int = 10
+    calibration_len: int = 64
+    prune_seed: int = 0
 
     def __post_init__(self) -> None:
         from tailored_harness.backends import BACKENDS
@@ -76,6 +87,16 @@ class ModelSpec:
             _positive_int("max_length", self.max_length)
         if not isinstance(self.trust_remote_code, bool):
             raise TailoredError(f"trust_remote_code={self.trust_remote_code!r} must be True or False")
+        self.prune_spec()  # validates the pruning fields
+
+    def prune_spec(self):
+        """The :class:`PruneSpec` these ``model_args`` ask for, or ``None`` when ``prune_ratio`` is 0."""
+        from tailored_harness.prune.spec import PruneSpec
+
+        spec = PruneSpec(ratio=self.prune_ratio, layers=str(self.prune_layers), round_to=self.round_to,
+                         importance=self.importance, calibration=self.calibration, samples=self.calibration_samples,
+                         seq_len=self.calibration_len, seed=self.prune_seed)
+        return spec if spec.ratio > 0 else None
 
     def _check_batch_size(self) -> None:
         value = self.batch_size

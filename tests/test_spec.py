@@ -24,9 +24,9 @@ def test_spec_is_frozen():
 
 def test_unknown_key_lists_every_valid_key():
     with pytest.raises(TailoredError) as err:
-        ModelSpec.from_model_args({"pretrained": "m", "prune_ratio": 0.2})
+        ModelSpec.from_model_args({"pretrained": "m", "prune_rate": 0.2})
     message = str(err.value)
-    assert "prune_ratio=0.2" in message
+    assert "prune_rate=0.2" in message
     for key in ModelSpec.keys():
         assert key in message
 
@@ -72,3 +72,12 @@ def test_batch_size_forms(value):
 @pytest.mark.parametrize("device", [None, "cpu", "cuda", "cuda:1", "mps"])
 def test_device_forms(device):
     assert ModelSpec(pretrained="m", device=device).device == device
+
+
+def test_pruning_args_build_a_prune_spec():
+    spec = ModelSpec.from_model_args({"pretrained": "m", "prune_ratio": 0.2, "prune_layers": "4-29", "importance": "l2"})
+    prune = spec.prune_spec()
+    assert (prune.ratio, prune.layers, prune.importance, prune.samples) == (0.2, "4-29", "l2", 10)
+    assert ModelSpec(pretrained="m").prune_spec() is None
+    with pytest.raises(TailoredError, match="prune_ratio=1.5"):
+        ModelSpec.from_model_args({"pretrained": "m", "prune_ratio": 1.5})

@@ -38,7 +38,7 @@ def first_run(tmp_path_factory, suite_env):
 
 
 def _metrics(summary):
-    return {(r["task"], r["metric"]): r for r in json.loads(summary.read_text())["rows"]}
+    return {(r["task"], r["metric"]): r for r in json.loads(summary.read_text())["rows"] if r["configuration"] == "dense"}
 
 
 def test_default_run_trains_meets_targets_and_passes_the_baseline(first_run):
@@ -52,6 +52,12 @@ def test_default_run_trains_meets_targets_and_passes_the_baseline(first_run):
         assert metrics[key]["value"] >= target, (key, metrics[key])
         assert metrics[key]["n"] == 500 and metrics[key]["configuration"] == "dense"
         assert metrics[key]["pct_of_dense"] == 100.0
+    rows = json.loads((out / "suite.json").read_text())["rows"]
+    configurations = {r["configuration"] for r in rows}
+    assert configurations == {"dense"} | {f"p{r}_{c}" for r in (20, 50) for c in ("param_first", "l2", "random")}
+    pruned = [r for r in rows if r["configuration"] != "dense"]
+    assert all(r["pct_of_dense"] is not None and r["n"] == 500 for r in pruned)
+    assert "pruned param_first ratio=0.5" in result.stderr
 
 
 def test_second_run_reuses_world_and_model(first_run, suite_env, tmp_path):

@@ -1,0 +1,144 @@
+"""Pruned checkpoints: ordinary Hugging Face folders, cached by the fingerprint of (base model, spec).
+
+A folder holds the weights and config (plain ``llama`` or ``tailored_llama``; the latter with a copy
+of ``modeling_tailored_llama.py`` and an ``auto_map``, so ``trust_remote_code=True`` loads it where
+this plugin is not installed), the tokenizer, and ``pruning.json``: the spec, the fingerprint, the
+base model's identity, parameter counts before and after (total and per layer) and the kept unit
+indices of every pruned layer. Folders are written under a temporary name and renamed, so an
+interrupted run leaves nothing that a later run takes as finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tailored_harness.errors import TailoredError
+from tailored_harness.paths import cache_dir
+
+logger = logging.getLogger(__name__)
+
+REPORT_FILE = "pruning.json"
+PRUNE_VERSION = 1  # bump when the pruning code changes what a spec produces
+MODELING_FILE = "modeling_tailored_llama.py"
+AUTO_MAP = {
+    "AutoConfig": "modeling_tailored_llama.TailoredLlamaConfig",
+    "AutoModelForCausalLM": "modeling_tailored_llama.TailoredLlamaForCausalLM",
+}
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+
+
+def _file_sha256(path: Path) -> str:
+    """sha256 of a file, memoised in the cache by (path, size, mtime): a 13 GB model is hashed once."""
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:24]
+    memo = cache_dir() / "file-hashes" / key
+    try:
+        return memo.read_text().strip()
+    except OSError:
+        pass
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(chunk)
+    value = digest.hexdigest()
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=memo.parent)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    os.replace(tmp, memo)
+    return value
+
+
+def base_identity(pretrained: str, revision: str = "main") -> dict[str, Any]:
+    """What the base model is, by content for a local folder (config and weight hashes), else hub id."""
+    path = Path(pretrained).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.name == "config.json" or p.name.endswith(WEIGHT_SUFFIXES))
+        return {"local": {p.name: _file_sha256(p) for p in files}}
+    return {"hub": pretrained, "revision": revision}
+
+
+def fingerprint(base: dict[str, Any], spec_dict: dict[str, Any], calibration: str | None) -> str:
+    """Hash of the canonical JSON of everything that decides the pruned weights, library versions included."""
+    import torch
+    import transformers
+
+    canonical = json.dumps(
+        {"base": base, "spec": spec_dict, "calibration": calibration, "prune_version": PRUNE_VERSION,
+         "torch": torch.__version__, "transformers": transformers.__version__},
+        sort_keys=True, separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def pruned_dir(key: str) -> Path:
+    return cache_dir() / "pruned" / key
+
+
+def read_report(folder: str | Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((Path(folder) / REPORT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def is_complete(folder: str | Path, key: str) -> bool:
+    """True when ``folder`` holds a finished checkpoint of fingerprint ``key``."""
+    folder = Path(folder)
+    report = read_report(folder)
+    if report is None or report.get("fingerprint") != key:
+        if folder.exists():
+            logger.warning("ignoring incomplete or foreign pruned checkpoint at %s (it will be rebuilt)", folder)
+        return False
+    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+
+
+def save(model, tokenizer, folder: str | Path, report: dict[str, Any]) -> Path:
+    """Write ``model`` (and ``tokenizer``, if any) with ``report`` atomically to ``folder``."""
+    from tailored_harness import modeling_tailored_llama
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        if model.config.model_type == modeling_tailored_llama.MODEL_TYPE:
+            model.config.auto_map = dict(AUTO_MAP)
+            shutil.copyfile(modeling_tailored_llama.__file__, tmp / MODELING_FILE)
+        model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        (tmp / REPORT_FILE).write_text(json.dumps(report, indent=1, sort_keys=True))
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def describe(report: dict[str, Any]) -> str:
+    """Human summary of a pruning report: totals, then one line per layer whose widths changed."""
+    before, after = report["parameters"]["before"], report["parameters"]["after"]
+    lines = [f"pruned {report['spec']['importance']} ratio={report['spec']['ratio']} layers={report['spec']['layers']}: "
+             f"{before['total']:,} -> {after['total']:,} parameters ({100.0 * after['total'] / before['total']:.1f}%)"]
+    for i, (b, a) in enumerate(zip(before["layers"], after["layers"])):
+        if b != a:
+            lines.append(f"  layer {i}: kv groups {b['attention']} -> {a['attention']}, mlp {b['mlp']} -> {a['mlp']}, "
+                         f"parameters {b['parameters']:,} -> {a['parameters']:,}")
+    return "\n".join(lines)
+
+
+def require_safe_out(out: str | Path) -> Path:
+    """An explicit output folder must not be an unrelated existing folder (we never delete user data)."""
+    out = Path(out).expanduser()
+    if out.exists() and any(out.iterdir()) and read_report(out) is None:
+        raise TailoredError(f"--out {str(out)!r} exists and is not a pruned checkpoint; choose an empty or new folder")
+    return out

@@ -1,0 +1,95 @@
+"""The pruning pipeline end to end: score, select, apply, finalize, save (see the package docstring).
+
+:func:`prune_model` works on a loaded model, :func:`prune_loaded` is the lm-eval path (cache by
+fingerprint, prune the model already in memory, save) and :func:`prune_pretrained` the CLI path.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from tailored_harness.modeling_tailored_llama import register as register_tailored_llama
+from tailored_harness.prune import calibration, checkpoint
+from tailored_harness.prune.importance import CRITERIA, score_units
+from tailored_harness.prune.plan import PrunePlan, apply, finalize, select
+from tailored_harness.prune.spec import PruneSpec, selected_layers
+from tailored_harness.prune.units import parameter_counts
+
+logger = logging.getLogger(__name__)
+
+register_tailored_llama()  # pruned checkpoints of per-layer widths load through the Auto classes
+
+
+def prune_model(model, spec: PruneSpec, input_ids=None, progress: bool = True) -> tuple[Any, PrunePlan, dict]:
+    """Score, select and cut ``model`` (a ``LlamaForCausalLM``); returns ``(pruned, plan, counts)``.
+
+    ``model`` is modified in place and must not be used afterwards: ``pruned`` is it, or a
+    ``tailored_llama`` model holding the same tensors. ``counts`` has the parameter counts before
+    and after (total and per layer). ``input_ids`` (N, L) is needed by the gradient criteria only.
+    """
+    before = parameter_counts(model)
+    layers = selected_layers(spec.layers, len(model.model.layers))
+    scores = score_units(model, spec.importance, layers, input_ids=input_ids, seed=spec.seed, progress=progress)
+    plan = select(scores, spec)
+    apply(model, plan)
+    pruned = finalize(model)
+    return pruned, plan, {"before": before, "after": parameter_counts(pruned)}
+
+
+def _report(spec: PruneSpec, plan: PrunePlan, counts: dict, key: str, base: dict, calib: str | None, model) -> dict:
+    return {
+        "fingerprint": key,
+        "spec": spec.to_dict(),
+        "base_model": base,
+        "calibration_sha256": calib,
+        "model_type": model.config.model_type,
+        "parameters": counts,
+        "plan": plan.to_dict(),
+    }
+
+
+def _cached(spec: PruneSpec, tokenizer, tasks, base: dict, out) -> tuple[Any, str, str | None, Path]:
+    ids = calibration.calibration_ids(spec, tokenizer, tasks)
+    calib = calibration.digest(ids)
+    key = checkpoint.fingerprint(base, spec.to_dict(), calib)
+    folder = checkpoint.require_safe_out(out) if out else checkpoint.pruned_dir(key)
+    return ids, key, calib, folder
+
+
+def prune_loaded(model, tokenizer, spec: PruneSpec, base: dict, tasks: dict | None = None,
+                 progress: bool = True) -> tuple[Path, bool, dict]:
+    """Prune an already loaded model into the cache, or find it there; returns ``(folder, reused, report)``.
+
+    On a cache miss ``model`` is pruned in place (so no second copy of the weights is made) and must
+    be dropped by the caller, who then loads the saved folder.
+    """
+    ids, key, calib, folder = _cached(spec, tokenizer, tasks, base, None)
+    if checkpoint.is_complete(folder, key):
+        return folder, True, checkpoint.read_report(folder)
+    pruned, plan, counts = prune_model(model, spec, ids, progress=progress)
+    report = _report(spec, plan, counts, key, base, calib, pruned)
+    checkpoint.save(pruned, tokenizer, folder, report)
+    return folder, False, report
+
+
+def prune_pretrained(pretrained: str, spec: PruneSpec, *, out: str | None = None, tokenizer: str | None = None,
+                     tasks: dict | None = None, revision: str = "main", dtype: str = "auto", device: str = "cpu",
+                     trust_remote_code: bool = False, progress: bool = True) -> tuple[Path, bool, dict]:
+    """Load ``pretrained``, prune it with ``spec`` and save the checkpoint (cached unless ``out``)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer or pretrained, revision=revision, trust_remote_code=trust_remote_code)
+    base = checkpoint.base_identity(pretrained, revision)
+    ids, key, calib, folder = _cached(spec, tok, tasks, base, out)
+    if checkpoint.is_complete(folder, key):
+        return folder, True, checkpoint.read_report(folder)
+    torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+    model = AutoModelForCausalLM.from_pretrained(pretrained, revision=revision, dtype=torch_dtype,
+                                                 trust_remote_code=trust_remote_code).to(device)
+    pruned, plan, counts = prune_model(model, spec, ids, progress=progress)
+    report = _report(spec, plan, counts, key, base, calib, pruned)
+    checkpoint.save(pruned, tok, folder, report)
+    return folder, False, report

@@ -1,0 +1,138 @@
+"""The pure core of pruning: ``plan = select(scores, spec)``, then ``apply(model, plan)``.
+
+A :class:`PrunePlan` lists, per pruned layer, the sorted indices of the KV groups and MLP channels
+that stay. It is plain data (saved as ``pruning.json`` beside the checkpoint), so a pruning can be
+audited and replayed on the same base model without scoring again. :func:`finalize` then gives the
+pruned model the class and config that describe its weights: a plain ``LlamaForCausalLM`` where one
+can hold them, else ``tailored_llama`` with per-layer widths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from tailored_harness.prune.spec import PruneSpec, kept_units
+from tailored_harness.prune.units import ATTENTION, MLP, Geometry, apply_layer, layer_units, mask_layer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrunePlan:
+    """``kept[layer][kind]``: sorted unit indices that stay; ``units[layer][kind]``: counts before."""
+
+    kept: dict[int, dict[str, list[int]]]
+    units: dict[int, dict[str, int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kept": {str(i): v for i, v in self.kept.items()}, "units": {str(i): v for i, v in self.units.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PrunePlan":
+        return cls(kept={int(i): v for i, v in data["kept"].items()}, units={int(i): v for i, v in data["units"].items()})
+
+    def tensors(self, layer: int) -> dict:
+        import torch
+
+        return {kind: torch.tensor(idx, dtype=torch.long) for kind, idx in self.kept[layer].items()}
+
+
+def select(scores: dict, spec: PruneSpec) -> PrunePlan:
+    """Keep the highest-scoring units of every scored layer; ties go to the lower index.
+
+    ``scores[layer][kind]`` is a 1-D tensor of per-unit importance. Each layer keeps
+    :func:`kept_units` of each kind (MLP widths rounded to ``spec.round_to``).
+    """
+    import torch
+
+    kept, units = {}, {}
+    for layer, kinds in sorted(scores.items()):
+        kept[layer], units[layer] = {}, {}
+        for kind, values in kinds.items():
+            n = int(values.numel())
+            keep = kept_units(n, spec.ratio, spec.round_to if kind == MLP else 1)
+            order = torch.argsort(-values, stable=True)[:keep]
+            kept[layer][kind] = sorted(int(i) for i in order)
+            units[layer][kind] = n
+    return PrunePlan(kept=kept, units=units)
+
+
+def apply(model, plan: PrunePlan) -> None:
+    """Cut the planned layers of a ``LlamaForCausalLM`` down to their kept units, in place."""
+    geometry = Geometry.of(model.config)
+    for layer, _ in sorted(plan.kept.items()):
+        apply_layer(model.model.layers[layer], geometry, plan.tensors(layer))
+
+
+def mask(model, plan: PrunePlan) -> None:
+    """Zero what :func:`apply` would remove, keeping dense shapes (the reference the tests compare with)."""
+    geometry = Geometry.of(model.config)
+    for layer in sorted(plan.kept):
+        mask_layer(model.model.layers[layer], geometry, plan.tensors(layer))
+
+
+def layer_widths(model) -> dict[str, list[int]]:
+    """Per-layer query heads, KV heads and MLP channels of a (possibly pruned) model."""
+    geometry = Geometry.of(model.config)
+    units = [layer_units(layer, geometry) for layer in model.model.layers]
+    return {
+        "layer_num_attention_heads": [u[ATTENTION] * geometry.group for u in units],
+        "layer_num_key_value_heads": [u[ATTENTION] for u in units],
+        "layer_intermediate_sizes": [u[MLP] for u in units],
+    }
+
+
+def fits_plain_llama(config, widths: dict[str, list[int]]) -> bool:
+    """A plain ``LlamaConfig`` (with an explicit ``head_dim``) can describe the weights: the widths are
+    uniform and the head count divides the hidden size, which transformers 5 insists on even when
+    ``head_dim`` is explicit (LLaMA-7B at 16 heads fits; at 24 heads it does not)."""
+    heads = widths["layer_num_attention_heads"]
+    uniform = all(len(set(values)) == 1 for values in widths.values())
+    return uniform and config.hidden_size % heads[0] == 0
+
+
+def finalize(model):
+    """Return the pruned model with a class and config that describe its weights.
+
+    Plain case: ``model`` itself, with ``num_attention_heads``, ``num_key_value_heads`` and
+    ``intermediate_size`` updated. Otherwise a ``TailoredLlamaForCausalLM`` that takes over the very
+    same tensors (no copy), with the per-layer widths in its config.
+    """
+    import torch
+
+    from tailored_harness.modeling_tailored_llama import TailoredLlamaConfig, TailoredLlamaForCausalLM
+
+    config = model.config
+    widths = layer_widths(model)
+    head_dim = Geometry.of(config).head_dim
+    if fits_plain_llama(config, widths):
+        config.num_attention_heads = widths["layer_num_attention_heads"][0]
+        config.num_key_value_heads = widths["layer_num_key_value_heads"][0]
+        config.intermediate_size = widths["layer_intermediate_sizes"][0]
+        config.head_dim = head_dim
+        return model
+    values = config.to_dict()
+    for key in ("model_type", "architectures", "transformers_version", "auto_map", "_name_or_path"):
+        values.pop(key, None)
+    values.update(
+        widths,
+        head_dim=head_dim,
+        num_attention_heads=max(widths["layer_num_attention_heads"]),
+        num_key_value_heads=max(widths["layer_num_key_value_heads"]),
+        intermediate_size=max(widths["layer_intermediate_sizes"]),
+    )
+    new_config = TailoredLlamaConfig(**values)
+    with torch.device("meta"):
+        pruned = TailoredLlamaForCausalLM(new_config)
+    pruned.load_state_dict(model.state_dict(), assign=True, strict=True)
+    sources = dict(model.named_buffers())
+    for name, buffer in list(pruned.named_buffers()):  # non-persistent buffers (rotary inv_freq) are not in the state dict
+        if buffer.is_meta:
+            owner, _, attr = name.rpartition(".")
+            setattr(pruned.get_submodule(owner), attr, sources[name])
+    pruned.to(dtype=next(model.parameters()).dtype)
+    pruned.generation_config = model.generation_config
+    pruned.train(model.training)
+    return pruned

@@ -1,0 +1,110 @@
+"""``PruneSpec``: everything that decides a structured pruning, validated in one place.
+
+Pure: no torch, no file system. The spec's fields are also ``model_args`` of ``--model tailored``
+and options of ``tailored prune``; defaults follow LLM-Pruner (element-wise first-order Taylor,
+10 calibration samples of 64 tokens).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Any
+
+from tailored_harness.errors import TailoredError
+
+ALL_LAYERS = "all"
+TASKS_SOURCE = "tasks"
+LAYER_RANGE = re.compile(r"^(\d+)-(\d+)$")
+CALIBRATION_SUFFIXES = (".txt", ".jsonl")
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneSpec:
+    """How to prune a LLaMA-family model.
+
+    Attributes:
+        ratio: fraction of the units (KV groups of attention, MLP channels) removed in every selected
+            layer, in [0, 1). A layer keeps ``floor(units * (1 - ratio))`` units, at least one.
+        layers: ``all`` (uniform widths) or an inclusive range ``A-B`` of layer indices; LLM-Pruner
+            and Tailored-LLaMA prune ``4-29`` of LLaMA-7B's 32 layers.
+        round_to: kept MLP widths are rounded to a multiple of this (1: no rounding).
+        importance: criterion name from :data:`tailored_harness.prune.importance.CRITERIA`.
+        calibration: ``tasks`` (the requested tasks' training documents in their own prompts) or a
+            local ``.txt`` / ``.jsonl`` file (field ``text``); used only by gradient criteria.
+        samples: calibration samples (N), each ``seq_len`` tokens (L).
+        seed: seeds the calibration sample order and the ``random`` criterion.
+    """
+
+    ratio: float = 0.0
+    layers: str = ALL_LAYERS
+    round_to: int = 1
+    importance: str = "param_first"
+    calibration: str = TASKS_SOURCE
+    samples: int = 10
+    seq_len: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from tailored_harness.prune.importance import CRITERIA
+
+        ratio = self.ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or not 0 <= ratio < 1:
+            raise TailoredError(f"prune_ratio={ratio!r} must be a number in [0, 1), e.g. 0.2 (0: no pruning)")
+        parse_layers(self.layers)
+        for name, label in (("round_to", "round_to"), ("samples", "calibration_samples"), ("seq_len", "calibration_len")):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise TailoredError(f"{label}={value!r} must be a positive integer")
+        if self.seq_len < 2:
+            raise TailoredError(f"calibration_len={self.seq_len} must be at least 2 tokens")
+        if self.importance not in CRITERIA:
+            raise TailoredError(f"importance={self.importance!r} is not a criterion; valid: {', '.join(CRITERIA)}")
+        source = self.calibration
+        if not isinstance(source, str) or not (source == TASKS_SOURCE or source.endswith(CALIBRATION_SUFFIXES)):
+            raise TailoredError(f"calibration={source!r} must be '{TASKS_SOURCE}' or a local "
+                                f"{' or '.join(CALIBRATION_SUFFIXES)} file")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise TailoredError(f"prune_seed={self.seed!r} must be an integer")
+
+    @property
+    def needs_calibration(self) -> bool:
+        from tailored_harness.prune.importance import CRITERIA
+
+        return CRITERIA[self.importance].needs_gradients
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse_layers(value: str) -> tuple[int, int] | None:
+    """``all`` -> ``None``; ``"A-B"`` -> ``(A, B)`` inclusive. Anything else is an error naming the forms."""
+    if value == ALL_LAYERS:
+        return None
+    match = LAYER_RANGE.match(value) if isinstance(value, str) else None
+    if not match or int(match.group(1)) > int(match.group(2)):
+        raise TailoredError(f"prune_layers={value!r} must be '{ALL_LAYERS}' or an inclusive range 'A-B' with A <= B, e.g. 4-29")
+    return int(match.group(1)), int(match.group(2))
+
+
+def selected_layers(value: str, num_layers: int) -> list[int]:
+    """The layer indices ``value`` selects in a model of ``num_layers`` layers."""
+    bounds = parse_layers(value)
+    if bounds is None:
+        return list(range(num_layers))
+    first, last = bounds
+    if last >= num_layers:
+        raise TailoredError(f"prune_layers={value!r} is out of range: the model has layers 0-{num_layers - 1}")
+    return list(range(first, last + 1))
+
+
+def kept_units(units: int, ratio: float, round_to: int = 1) -> int:
+    """Units a layer keeps: ``floor(units * (1 - ratio))``, rounded to ``round_to``, within [1, units].
+
+    LLaMA-7B at 0.25: 32 heads -> 24, 11008 channels -> 8256 (LLM-Pruner's 5.4B model).
+    """
+    keep = math.floor(units * (1.0 - ratio) + 1e-9)
+    if round_to > 1:
+        keep = round_to * max(1, round(keep / round_to))
+    return max(1, min(units, keep))

@@ -1,0 +1,39 @@
+"""Tiny random LLaMA models for the pruning tests: with and without grouped-query attention."""
+
+from __future__ import annotations
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+# name -> (heads, kv heads); hidden 64, head_dim 16, three layers, MLP 96.
+SHAPES = {"gqa": (4, 2), "mha": (4, 4)}
+VOCAB = 101
+
+
+def tiny_llama(shape: str = "gqa", seed: int = 0, layers: int = 3, bias: bool = False) -> LlamaForCausalLM:
+    heads, kv = SHAPES[shape]
+    config = LlamaConfig(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=layers,
+                         num_attention_heads=heads, num_key_value_heads=kv, max_position_embeddings=128,
+                         attention_bias=bias, mlp_bias=bias, tie_word_embeddings=False)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config).to(torch.float32).eval()
+    with torch.no_grad():  # random init leaves biases at zero; make them matter
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.normal_(0, 0.1)
+    return model
+
+
+def calibration(samples: int = 4, length: int = 12, seed: int = 1) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, VOCAB, (samples, length), generator=generator)
+
+
+def probe() -> torch.Tensor:
+    generator = torch.Generator().manual_seed(7)
+    return torch.randint(0, VOCAB, (2, 10), generator=generator)
+
+
+@torch.no_grad()
+def logits(model, ids=None) -> torch.Tensor:
+    return model(input_ids=probe() if ids is None else ids).logits

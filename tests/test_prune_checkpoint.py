@@ -1,0 +1,127 @@
+"""Pruned checkpoints: exact save/load in both formats, loading without the plugin, cache by fingerprint."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from prune_helpers import calibration, logits, probe, tiny_llama
+from tailored_harness.prune import PruneSpec, checkpoint, prune_model, prune_pretrained
+from tailored_harness.prune.plan import PrunePlan
+
+
+def _save(tmp_path, layers, shape="gqa", ratio=0.5):
+    model = tiny_llama(shape)
+    pruned, plan, counts = prune_model(model, PruneSpec(ratio=ratio, layers=layers, importance="param_first"),
+                                       calibration(), progress=False)
+    folder = checkpoint.save(pruned, None, tmp_path / "ckpt", {"fingerprint": "x", "plan": plan.to_dict()})
+    return pruned, plan, folder
+
+
+@pytest.mark.parametrize("layers,shape,model_type", [("all", "gqa", "llama"), ("1-2", "gqa", "tailored_llama"),
+                                                     ("all", "mha", "tailored_llama")])
+def test_save_then_from_pretrained_reproduces_logits_exactly(tmp_path, layers, shape, model_type):
+    # mha at 0.25 keeps 3 of 4 heads: 64 is not a multiple of 3, so even uniform widths need tailored_llama
+    pruned, plan, folder = _save(tmp_path, layers, shape, ratio=0.5 if shape == "gqa" else 0.25)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_type"] == model_type
+    loaded = AutoModelForCausalLM.from_pretrained(folder)
+    assert torch.equal(logits(loaded), logits(pruned))
+    assert PrunePlan.from_dict(json.loads((folder / checkpoint.REPORT_FILE).read_text())["plan"]) == plan
+    if model_type == "tailored_llama":
+        assert (folder / checkpoint.MODELING_FILE).is_file() and "AutoConfig" in config["auto_map"]
+        assert len(config["layer_intermediate_sizes"]) == 3
+
+
+def _bare_venv(root: Path) -> Path:
+    """A venv that sees this one's packages (by symlink) except tailored_harness and its start-up hook."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    site = Path(sysconfig.get_paths()["purelib"])
+    target = Path(subprocess.run([str(root / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                 check=True, capture_output=True, text=True).stdout.strip())
+    for entry in site.iterdir():
+        if entry.name.startswith(("tailored_harness", "tailored-harness", "tailored_harness_hook")):
+            continue
+        (target / entry.name).symlink_to(entry)
+    return root / "bin" / "python"
+
+
+def test_per_layer_checkpoint_loads_with_remote_code_where_the_plugin_is_not_installed(tmp_path):
+    pruned, _, folder = _save(tmp_path, "1-2")
+    torch.save({"ids": probe(), "logits": logits(pruned)}, tmp_path / "expected.pt")
+    python = _bare_venv(tmp_path / "bare")
+    script = f"""
+import importlib.util, torch
+assert importlib.util.find_spec("tailored_harness") is None, "plugin visible"
+from transformers import AutoModelForCausalLM
+model = AutoModelForCausalLM.from_pretrained({str(folder)!r}, trust_remote_code=True)
+expected = torch.load({str(tmp_path / 'expected.pt')!r})
+with torch.no_grad():
+    got = model(input_ids=expected["ids"]).logits
+assert torch.equal(got, expected["logits"]), (got - expected["logits"]).abs().max()
+print("loaded", type(model).__name__, type(model).__module__)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
+    result = subprocess.run([str(python), "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "loaded TailoredLlamaForCausalLM transformers_modules" in result.stdout
+
+
+def _tiny_folder(tmp_path):
+    from tailored_harness import tiny
+
+    model = tiny_llama("gqa")
+    tokenizer = tiny.train_tokenizer(["alpha beta gamma delta"] * 50, vocab_size=300)
+    model.resize_token_embeddings(len(tokenizer))
+    folder = tmp_path / "base"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    text = tmp_path / "calib.txt"
+    text.write_text("\n\n".join(f"document {i}: alpha beta gamma delta, again and again." for i in range(60)))
+    return folder, text
+
+
+def test_cache_is_reused_and_a_corrupted_entry_is_rebuilt(tmp_path, isolated_cache):
+    base, text = _tiny_folder(tmp_path)
+    spec = PruneSpec(ratio=0.5, calibration=str(text), samples=4, seq_len=16)
+    folder, reused, report = prune_pretrained(str(base), spec, progress=False)
+    assert not reused and folder.parent == isolated_cache / "pruned" and folder.name == report["fingerprint"]
+    again, reused, _ = prune_pretrained(str(base), spec, progress=False)
+    assert reused and again == folder
+    (folder / checkpoint.REPORT_FILE).write_text("{not json")
+    _, reused, _ = prune_pretrained(str(base), spec, progress=False)
+    assert not reused and json.loads((folder / checkpoint.REPORT_FILE).read_text())["fingerprint"] == folder.name
+    other, _, _ = prune_pretrained(str(base), PruneSpec(ratio=0.25, calibration=str(text), samples=4, seq_len=16),
+                                   progress=False)
+    assert other != folder
+
+
+def test_explicit_out_never_overwrites_an_unrelated_folder(tmp_path):
+    base, text = _tiny_folder(tmp_path)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not a pruned checkpoint"):
+        prune_pretrained(str(base), PruneSpec(ratio=0.5, importance="l2"), out=str(precious), progress=False)
+    assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_interrupted_save_leaves_nothing(tmp_path, monkeypatch):
+    pruned, _, _ = prune_model(tiny_llama("gqa"), PruneSpec(ratio=0.5, importance="l1"), progress=False)
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(pruned), "save_pretrained", boom)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save(pruned, None, tmp_path / "ckpt", {"fingerprint": "x"})
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,63 @@
+"""Exact invariants of structured pruning on tiny random LLaMA models (GQA and MHA)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from prune_helpers import SHAPES, calibration, logits, tiny_llama
+from tailored_harness.prune import CRITERIA, PruneSpec, prune_model
+from tailored_harness.prune.plan import mask
+
+ALL = sorted(CRITERIA)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("importance", ALL)
+def test_ratio_zero_is_bit_identical(shape, importance):
+    model = tiny_llama(shape)
+    before = logits(model)
+    pruned, plan, counts = prune_model(model, PruneSpec(ratio=0.0, importance=importance), calibration(), progress=False)
+    assert torch.equal(logits(pruned), before)
+    assert counts["before"] == counts["after"]
+    assert all(p.requires_grad for p in pruned.parameters())  # scoring restored what it froze
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("importance", ALL)
+@pytest.mark.parametrize("layers", ["all", "1-2"])
+@pytest.mark.parametrize("bias", [False, True])
+def test_pruned_model_equals_masked_dense_model(shape, importance, layers, bias):
+    dense = tiny_llama(shape, bias=bias)
+    reference = copy.deepcopy(dense)
+    pruned, plan, counts = prune_model(dense, PruneSpec(ratio=0.5, layers=layers, importance=importance),
+                                       calibration(), progress=False)
+    mask(reference, plan)
+    difference = (logits(pruned) - logits(reference)).abs().max().item()
+    assert difference <= 1e-5, difference
+    assert counts["after"]["total"] < counts["before"]["total"]
+    pruned_layers = [i for i, (b, a) in enumerate(zip(counts["before"]["layers"], counts["after"]["layers"])) if b != a]
+    assert pruned_layers == ([0, 1, 2] if layers == "all" else [1, 2])
+
+
+def test_masking_something_else_is_caught():
+    """The masked-equality test can fail: a plan that differs from what was cut gives other logits."""
+    dense = tiny_llama("gqa")
+    reference = copy.deepcopy(dense)
+    pruned, plan, _ = prune_model(dense, PruneSpec(ratio=0.5, importance="l2"), progress=False)
+    wrong = copy.deepcopy(plan)
+    wrong.kept[0]["mlp"] = sorted(set(range(96)) - set(plan.kept[0]["mlp"]))[:48]
+    mask(reference, wrong)
+    assert (logits(pruned) - logits(reference)).abs().max().item() > 1e-3
+
+
+def test_kv_groups_keep_their_query_heads():
+    model = tiny_llama("gqa", layers=2)
+    pruned, plan, _ = prune_model(model, PruneSpec(ratio=0.5, importance="random", seed=3), progress=False)
+    for layer, kept in zip(pruned.model.layers, (plan.kept[0], plan.kept[1])):
+        assert len(kept["attention"]) == 1
+        assert layer.self_attn.q_proj.out_features == 2 * 16 and layer.self_attn.k_proj.out_features == 16
+        assert layer.self_attn.o_proj.in_features == 32 and layer.mlp.down_proj.in_features == 48
+    assert pruned.config.num_attention_heads == 2 and pruned.config.num_key_value_heads == 1

@@ -1,0 +1,73 @@
+"""PruneSpec validation, unit counts, selection, and the LLaMA-7B parameter counts on the meta device."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tailored_harness.errors import TailoredError
+from tailored_harness.prune import PruneSpec, prune_model
+from tailored_harness.prune.plan import select
+from tailored_harness.prune.spec import kept_units, selected_layers
+
+
+@pytest.mark.parametrize(
+    "field,value,needle",
+    [("ratio", 1.0, "prune_ratio=1.0"), ("ratio", -0.1, "prune_ratio=-0.1"), ("ratio", "0.2", "prune_ratio='0.2'"),
+     ("layers", "29-4", "prune_layers='29-4'"), ("layers", "first", "prune_layers='first'"),
+     ("importance", "taylor", "valid: l1"), ("round_to", 0, "round_to=0"), ("samples", 0, "calibration_samples=0"),
+     ("seq_len", 1, "calibration_len=1"), ("calibration", "corpus.csv", "calibration='corpus.csv'")],
+)
+def test_bad_values_name_the_value_and_the_choices(field, value, needle):
+    with pytest.raises(TailoredError, match=needle.replace("(", r"\(").replace("[", r"\[")):
+        PruneSpec(**{field: value})
+
+
+def test_layer_ranges_are_inclusive_and_checked_against_the_model():
+    assert selected_layers("4-29", 32) == list(range(4, 30))
+    assert selected_layers("all", 3) == [0, 1, 2]
+    with pytest.raises(TailoredError, match="layers 0-31"):
+        selected_layers("4-32", 32)
+
+
+@pytest.mark.parametrize("units,ratio,round_to,kept", [(32, 0.25, 1, 24), (11008, 0.25, 1, 8256), (11008, 0.5, 1, 5504),
+                                                       (32, 0.2, 1, 25), (2, 0.2, 1, 1), (2, 0.99, 1, 1), (96, 0.0, 1, 96),
+                                                       (11008, 0.2, 64, 8832), (100, 0.5, 8, 48)])
+def test_kept_units(units, ratio, round_to, kept):
+    assert kept_units(units, ratio, round_to) == kept
+
+
+def test_select_keeps_the_best_units_sorted_with_ties_to_the_lower_index():
+    scores = {3: {"attention": torch.tensor([0.5, 2.0, 1.0, 2.0]), "mlp": torch.tensor([1.0, 1.0, 1.0, 0.0])}}
+    plan = select(scores, PruneSpec(ratio=0.5))
+    assert plan.kept == {3: {"attention": [1, 3], "mlp": [0, 1]}}
+    assert plan.units == {3: {"attention": 4, "mlp": 4}}
+
+
+def _llama_7b_on_meta():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                         num_attention_heads=32, num_key_value_heads=32)
+    with torch.device("meta"):
+        return LlamaForCausalLM(config)
+
+
+@pytest.mark.parametrize("ratio,expected,model_type", [(0.25, 5_422_977_024, "tailored_llama"),
+                                                       (0.5, 4_107_538_432, "tailored_llama")])
+def test_llama_7b_counts_match_llm_pruner(ratio, expected, model_type):
+    model = _llama_7b_on_meta()
+    assert sum(p.numel() for p in model.parameters()) == 6_738_415_616
+    pruned, plan, counts = prune_model(model, PruneSpec(ratio=ratio, layers="4-29", importance="random"), progress=False)
+    assert counts["after"]["total"] == expected == sum(p.numel() for p in pruned.parameters())
+    assert pruned.config.model_type == model_type
+    assert pruned.config.layer_num_attention_heads[4] == int(32 * (1 - ratio))
+    assert pruned.config.layer_num_attention_heads[3] == 32 and pruned.config.layer_intermediate_sizes[30] == 11008
+
+
+def test_llama_7b_uniform_24_heads_needs_the_per_layer_type_and_16_heads_does_not():
+    pruned, _, _ = prune_model(_llama_7b_on_meta(), PruneSpec(ratio=0.25, importance="random"), progress=False)
+    assert pruned.config.model_type == "tailored_llama" and pruned.config.num_attention_heads == 24
+    pruned, _, _ = prune_model(_llama_7b_on_meta(), PruneSpec(ratio=0.5, importance="random"), progress=False)
+    assert pruned.config.model_type == "llama" and pruned.config.num_attention_heads == 16
+    assert pruned.config.head_dim == 128 and pruned.config.intermediate_size == 5504
