@@ -7,8 +7,8 @@ Each measurement runs in a fresh subprocess, so its peak RSS (``ru_maxrss``) is 
   (LLM-Pruner additionally keeps a squared-gradient accumulator per weight for its second order).
 
 Peak memory is reported as a multiple of the weights' size: (peak RSS - RSS before the weights were
-allocated) / weight bytes. Runs with 1 and 2 decoder layers give the per-layer cost, extrapolated
-to LLaMA-7B's 32 layers. Usage: ``python benchmarks/prune_cost.py [--samples 10 --seq-len 64]``.
+allocated) / weight bytes. Runs with 2 and 4 decoder layers give the per-layer cost (RSS is noisy
+at the scale of one layer, so the slope is taken over two), extrapolated to LLaMA-7B's 32 layers. Usage: ``python benchmarks/prune_cost.py [--samples 10 --seq-len 64]``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 
+SMALL, LARGE = 2, 4  # decoder layers of the two measured models
 SHAPE = dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_attention_heads=32, num_key_value_heads=32)
 
 
@@ -56,6 +57,7 @@ def measure(mode: str, layers: int, samples: int, seq_len: int) -> dict:
         loss.backward()
         scores = None
     scoring_s = time.perf_counter() - start
+    scoring_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     prune_s = None
     if scores is not None:
         start = time.perf_counter()
@@ -64,7 +66,7 @@ def measure(mode: str, layers: int, samples: int, seq_len: int) -> dict:
         prune_s = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"mode": mode, "layers": layers, "weights_mb": weights_mb, "peak_over_weights": (peak_mb - before) / weights_mb,
-            "scoring_s": scoring_s, "prune_s": prune_s}
+            "scoring_peak_over_weights": (scoring_peak_mb - before) / weights_mb, "scoring_s": scoring_s, "prune_s": prune_s}
 
 
 def run_child(mode: str, layers: int, args) -> dict:
@@ -85,25 +87,30 @@ def main() -> None:
         return
     from tabulate import tabulate
 
-    rows = [run_child(mode, layers, args) for layers in (1, 2) for mode in ("ours", "autograd")]
-    print(tabulate([[r["mode"], r["layers"], f"{r['weights_mb']:.0f}", f"{r['peak_over_weights']:.2f}x",
-                     f"{r['scoring_s']:.1f}", "" if r["prune_s"] is None else f"{r['prune_s']:.2f}"] for r in rows],
-                   headers=["engine", "layers", "weights MB", "peak / weights", "scoring s", "prune s"], tablefmt="github"))
+    rows = [run_child(mode, layers, args) for layers in (SMALL, LARGE) for mode in ("ours", "autograd")]
+    print(tabulate([[r["mode"], r["layers"], f"{r['weights_mb']:.0f}", f"{r['scoring_peak_over_weights']:.2f}x",
+                     f"{r['peak_over_weights']:.2f}x", f"{r['scoring_s']:.1f}", "" if r["prune_s"] is None else f"{r['prune_s']:.2f}"]
+                    for r in rows],
+                   headers=["engine", "layers", "weights MB", "peak / weights (scoring)", "peak / weights (all)", "scoring s",
+                            "prune s"], tablefmt="github"))
     by = {(r["mode"], r["layers"]): r for r in rows}
-    layer_mb = by["ours", 2]["weights_mb"] - by["ours", 1]["weights_mb"]
-    full_mb = by["ours", 1]["weights_mb"] + 31 * layer_mb
+    step = LARGE - SMALL
+    layer_mb = (by["ours", LARGE]["weights_mb"] - by["ours", SMALL]["weights_mb"]) / step
+    full_mb = by["ours", SMALL]["weights_mb"] + (32 - SMALL) * layer_mb
     print()
-    for mode in ("ours", "autograd"):
+    for mode, key, what in (("ours", "scoring_peak_over_weights", "scoring"), ("ours", "peak_over_weights", "scoring + pruning"),
+                            ("autograd", "peak_over_weights", "backward")):
         # memory above the weights: what one layer adds, extrapolated from the 1- and 2-layer runs
-        over = {n: by[mode, n]["peak_over_weights"] * by[mode, n]["weights_mb"] - by[mode, n]["weights_mb"] for n in (1, 2)}
-        full_over = over[1] + 31 * (over[2] - over[1])
-        print(f"{mode:8s} extrapolated to LLaMA-7B (32 layers, {full_mb / 1024:.1f} GiB bf16 weights): "
+        over = {n: by[mode, n][key] * by[mode, n]["weights_mb"] - by[mode, n]["weights_mb"] for n in (SMALL, LARGE)}
+        full_over = over[SMALL] + (32 - SMALL) * (over[LARGE] - over[SMALL]) / step
+        print(f"{mode:8s} {what:18s} extrapolated to LLaMA-7B (32 layers, {full_mb / 1024:.1f} GiB bf16 weights): "
               f"peak {(full_mb + full_over) / full_mb:.2f}x the weights")
-    per_layer_s = by["ours", 2]["scoring_s"] - by["ours", 1]["scoring_s"]
+    per_layer_s = (by["ours", LARGE]["scoring_s"] - by["ours", SMALL]["scoring_s"]) / step
     print(f"Taylor scoring: {per_layer_s:.2f} s per decoder layer, about "
-          f"{by['ours', 1]['scoring_s'] + 31 * per_layer_s:.0f} s for 32 layers on this CPU (N={args.samples}, L={args.seq_len})")
-    print(f"peak ratio autograd / ours at 2 layers: {by['autograd', 2]['peak_over_weights'] / by['ours', 2]['peak_over_weights']:.2f}"
-          "  (target for ours: at most 1.5x the weights)")
+          f"{by['ours', SMALL]['scoring_s'] + (32 - SMALL) * per_layer_s:.0f} s for 32 layers on this CPU "
+          f"(N={args.samples}, L={args.seq_len})")
+    ratio = by["autograd", LARGE]["peak_over_weights"] / by["ours", LARGE]["peak_over_weights"]
+    print(f"peak ratio autograd / ours at {LARGE} layers: {ratio:.2f}  (target for ours: at most 1.5x the weights)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The ``tailored`` command: the plugin's stages outside of ``lm_eval``.
 
     tailored reference [--out DIR]           build (or reuse) the trained reference model; prints its folder
+    tailored world                           generate (or reuse) the synthetic world; prints its folder
     tailored tiny-model --out DIR            build (or reuse) a tiny random LLaMA with GQA
     tailored prune --model DIR --ratio 0.2   prune a LLaMA-family model; prints the checkpoint folder
     tailored report --run dense=DIR --out F  summarise lm-eval result folders as JSON and a table,
@@ -40,6 +41,15 @@ def _reference(args: argparse.Namespace) -> int:
         _say(f"reused cached reference model: {folder}")
     else:
         _say(f"trained reference model in {time.monotonic() - start:.0f} s: {folder}")
+    print(folder)
+    return 0
+
+
+def _world(args: argparse.Namespace) -> int:
+    from tailored_harness import reference, world
+
+    folder, reused = world.materialize(reference.ReferenceSpec().world)
+    _say(f"{'reused cached' if reused else 'generated'} synthetic world: {folder}")
     print(folder)
     return 0
 
@@ -185,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="training steps (fewer gives a weaker model, for smoke tests)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_reference)
+
+    p = sub.add_parser("world", help="generate (or reuse) the reference model's synthetic world; prints its folder "
+                       "(statements.txt there is the pretraining text, a calibration source for pruning)")
+    p.set_defaults(func=_world)
 
     p = sub.add_parser("tiny-model", help="build a tiny random LLaMA (GQA) folder for tests and the demo")
     p.add_argument("--out", required=True, help="output model folder (reused when it holds the same recipe)")

@@ -62,3 +62,15 @@ def test_prune_on_real_boolq_piqa_with_llama2_tokenizer(hub_dir, shared_dir, tmp
     assert result.returncode == 0, result.stderr[-3000:]
     assert "pruned param_first ratio=0.2" in result.stderr
     assert "|boolq|" in result.stdout.replace(" ", "") and "|piqa|" in result.stdout.replace(" ", "")
+
+
+def test_world_statements_calibrate_tailored_prune(tiny_model_dir, tmp_path):
+    world = run_cli(["tailored", "world"])
+    assert world.returncode == 0, world.stderr[-2000:]
+    statements = Path(world.stdout.strip()) / "statements.txt"
+    assert statements.is_file()
+    result = run_cli(["tailored", "prune", "--model", str(tiny_model_dir), "--ratio", "0.5", "--calibration", str(statements),
+                      "--importance", "param_mix", "--samples", "4", "--out", str(tmp_path / "p"), "--quiet"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "p" / "pruning.json").read_text())
+    assert report["spec"]["calibration"] == str(statements) and report["calibration_sha256"]

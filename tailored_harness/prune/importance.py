@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-BLOCK_ELEMENTS = 1 << 24  # rows per block are chosen so one fp32 block of per-sample gradients stays ~64 MB
+BLOCK_ELEMENTS = 1 << 22  # rows per block are chosen so one fp32 block of per-sample gradients stays ~16 MB
 
 Scores = dict  # layer index -> {"attention": (kv_groups,), "mlp": (channels,)} float64 tensors
 
