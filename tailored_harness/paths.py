@@ -8,8 +8,12 @@ example with ``PYTHONPATH=.``) falls back to the top-level folders.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 CACHE_ENV = "TAILORED_HARNESS_CACHE"
 
@@ -45,3 +49,23 @@ def cache_dir() -> Path:
         return Path(root).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "tailored-harness"
+
+
+@contextlib.contextmanager
+def atomic_dir(folder: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of ``folder`` to fill; on success it replaces ``folder`` in one rename.
+
+    An exception (or Ctrl-C) inside the block removes the temporary folder and leaves ``folder`` as it
+    was, so an interrupted build never leaves anything that looks finished.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        yield tmp
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

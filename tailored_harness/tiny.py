@@ -12,8 +12,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
@@ -98,21 +96,15 @@ def save_atomic(model, tokenizer, out_dir: str | os.PathLike, recipe: dict | Non
     ``extra_json`` maps further file names to JSON payloads written into the same folder (e.g. a
     training log), so they appear together with the weights or not at all.
     """
+    from tailored_harness.paths import atomic_dir
+
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / RECIPE_FILE).write_text(json.dumps(recipe or {}, sort_keys=True, indent=1))
         for name, payload in (extra_json or {}).items():
             (tmp / name).write_text(json.dumps(payload, sort_keys=True, indent=1))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

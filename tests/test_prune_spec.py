@@ -71,3 +71,27 @@ def test_llama_7b_uniform_24_heads_needs_the_per_layer_type_and_16_heads_does_no
     pruned, _, _ = prune_model(_llama_7b_on_meta(), PruneSpec(ratio=0.5, importance="random"), progress=False)
     assert pruned.config.model_type == "llama" and pruned.config.num_attention_heads == 16
     assert pruned.config.head_dim == 128 and pruned.config.intermediate_size == 5504
+
+
+def test_calibration_files_give_seeded_samples_and_clear_errors(tmp_path):
+    from tailored_harness import tiny
+    from tailored_harness.prune import calibration
+
+    tokenizer = tiny.train_tokenizer([f"line {i} says something" for i in range(50)], vocab_size=300)
+    text = tmp_path / "c.txt"
+    text.write_text("\n".join(f"line {i} says something" for i in range(50)) + "\n\n")
+    spec = PruneSpec(calibration=str(text), samples=3, seq_len=8)
+    ids = calibration.calibration_ids(spec, tokenizer)
+    assert ids.shape == (3, 8) and (ids[:, 0] == tokenizer.bos_token_id).all()
+    assert torch.equal(ids, calibration.calibration_ids(spec, tokenizer))
+    assert not torch.equal(ids, calibration.calibration_ids(PruneSpec(calibration=str(text), samples=3, seq_len=8, seed=1),
+                                                            tokenizer))
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_text('{"text": "fine"}\n{"body": "no text field"}\n')
+    with pytest.raises(TailoredError, match="line 2 has no string field 'text' \\(has: body\\)"):
+        calibration.calibration_ids(PruneSpec(calibration=str(jsonl)), tokenizer)
+    with pytest.raises(TailoredError, match="gives only"):
+        calibration.calibration_ids(PruneSpec(calibration=str(text), samples=1000), tokenizer)
+    with pytest.raises(TailoredError, match="no such file"):
+        calibration.calibration_ids(PruneSpec(calibration=str(tmp_path / "missing.txt")), tokenizer)
+    assert calibration.calibration_ids(PruneSpec(importance="l2", calibration=str(tmp_path / "missing.txt")), tokenizer) is None

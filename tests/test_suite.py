@@ -54,14 +54,15 @@ def test_default_run_trains_meets_targets_and_passes_the_baseline(first_run):
         assert metrics[key]["pct_of_dense"] == 100.0
     rows = json.loads((out / "suite.json").read_text())["rows"]
     configurations = {r["configuration"] for r in rows}
-    assert configurations == {"dense"} | {f"p{r}_{c}" for r in (20, 50) for c in ("param_first", "l2", "random")}
+    criteria = ("param_first", "param_first_tasks", "l2", "random_s0", "random_s1", "random_s2")
+    assert configurations == {"dense"} | {f"p{r}_{c}" for r in (20, 50) for c in criteria}
     pruned = [r for r in rows if r["configuration"] != "dense"]
     assert all(r["pct_of_dense"] is not None and r["n"] == 500 for r in pruned)
     assert "pruned param_first ratio=0.5" in result.stderr
 
 
 def test_second_run_reuses_world_and_model(first_run, suite_env, tmp_path):
-    result = run_cli([*SUITE, "--limit", "50", "--out", str(tmp_path / "suite.json"), "--runs", str(tmp_path / "runs")],
+    result = run_cli([*SUITE, "--limit", "50", "--no-check", "--out", str(tmp_path / "suite.json"), "--runs", str(tmp_path / "runs")],
                      env=suite_env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "reused cached synthetic world" in result.stderr and "reused cached reference model" in result.stderr

@@ -1,6 +1,6 @@
 """Calibration text for the gradient criteria: N samples of L tokens from a source the user names.
 
-Sources: a local ``.txt`` file (documents separated by blank lines), a local ``.jsonl`` file (one
+Sources: a local ``.txt`` file (one document per non-empty line), a local ``.jsonl`` file (one
 object per line with a ``text`` field), or the requested lm-eval tasks' training documents written
 exactly as the task scores them (prompt, target delimiter, gold continuation). Documents are
 shuffled with the spec's seed, tokenised one by one and packed into one stream; each sample is
@@ -15,10 +15,13 @@ import json
 import logging
 import random
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from tailored_harness.errors import TailoredError
 from tailored_harness.prune.spec import TASKS_SOURCE, PruneSpec
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +29,8 @@ SEPARATOR = "\n\n"
 
 
 def file_documents(path: str | Path) -> list[str]:
-    """Documents of a ``.txt`` (blank-line separated) or ``.jsonl`` (field ``text``) file."""
+    """Documents of a ``.txt`` (one per non-empty line, so that shuffling mixes the whole file) or
+    ``.jsonl`` (field ``text``) file."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise TailoredError(f"calibration={str(path)!r}: no such file")
@@ -45,7 +49,7 @@ def file_documents(path: str | Path) -> list[str]:
                     raise TailoredError(f"calibration={str(path)!r}: line {number} has no string field 'text' (has: {keys})")
                 docs.append(record["text"])
         return docs
-    return [block.strip() for block in path.read_text(encoding="utf-8").split(SEPARATOR) if block.strip()]
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def example_text(task, doc: dict[str, Any]) -> str:
@@ -71,7 +75,7 @@ def task_documents(tasks: dict[str, Any]) -> list[str]:
     return docs
 
 
-def pack(documents: Iterable[str], tokenizer, spec: PruneSpec, source: str) -> "torch.Tensor":  # noqa: F821
+def pack(documents: Iterable[str], tokenizer, spec: PruneSpec, source: str) -> "torch.Tensor":
     """Shuffle (seeded), tokenise and cut ``spec.samples`` samples of ``spec.seq_len`` tokens."""
     import torch
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tailored_harness.errors import TailoredError
-from tailored_harness.paths import cache_dir
+from tailored_harness.paths import atomic_dir, cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +105,7 @@ def save(model, tokenizer, folder: str | Path, report: dict[str, Any]) -> Path:
     from tailored_harness import modeling_tailored_llama
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_dir(folder) as tmp:
         if model.config.model_type == modeling_tailored_llama.MODEL_TYPE:
             model.config.auto_map = dict(AUTO_MAP)
             shutil.copyfile(modeling_tailored_llama.__file__, tmp / MODELING_FILE)
@@ -115,12 +113,6 @@ def save(model, tokenizer, folder: str | Path, report: dict[str, Any]) -> Path:
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         (tmp / REPORT_FILE).write_text(json.dumps(report, indent=1, sort_keys=True))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 

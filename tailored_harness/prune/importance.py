@@ -218,7 +218,6 @@ def _recompute_activations(model, dropouts: dict) -> None:
 
 def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, progress: bool = True) -> Scores:
     """Taylor scores from one forward/backward pass over ``input_ids`` (N, L); see the module docstring."""
-    import torch
     from tqdm.auto import tqdm
 
     scores = _zero_scores(model, layers)

@@ -12,7 +12,7 @@ from typing import Any
 
 from tailored_harness.modeling_tailored_llama import register as register_tailored_llama
 from tailored_harness.prune import calibration, checkpoint
-from tailored_harness.prune.importance import CRITERIA, score_units
+from tailored_harness.prune.importance import score_units
 from tailored_harness.prune.plan import PrunePlan, apply, finalize, select
 from tailored_harness.prune.spec import PruneSpec, selected_layers
 from tailored_harness.prune.units import parameter_counts
