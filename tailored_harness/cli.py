@@ -75,22 +75,21 @@ def _task_objects(names: str | None, include_path: str | None) -> dict | None:
         return None
     from lm_eval.tasks import TaskManager, get_task_dict
 
-    from tailored_harness.run_context import current_tasks, tasks_scope
+    from tailored_harness.run_context import flatten
 
-    task_dict = get_task_dict(names.split(","), TaskManager(include_path=include_path))
-    with tasks_scope(task_dict):
-        return current_tasks()
+    return flatten(get_task_dict(names.split(","), TaskManager(include_path=include_path)))
 
 
 def _prune(args: argparse.Namespace) -> int:
     from tailored_harness.backends import check_model_source
     from tailored_harness.prune import PruneSpec, pipeline
     from tailored_harness.prune.checkpoint import describe
+    from tailored_harness.prune.spec import TASKS_SOURCE
 
     spec = PruneSpec(ratio=args.ratio, layers=args.layers, round_to=args.round_to, importance=args.importance,
                      calibration=args.calibration, samples=args.samples, seq_len=args.seq_len, seed=args.seed)
     pretrained = check_model_source(args.model)
-    tasks = _task_objects(args.tasks, args.include_path) if spec.needs_calibration and spec.calibration == "tasks" else None
+    tasks = _task_objects(args.tasks, args.include_path) if spec.needs_calibration and spec.calibration == TASKS_SOURCE else None
     folder, reused, report = pipeline.prune_pretrained(
         pretrained, spec, out=args.out, tokenizer=args.tokenizer, tasks=tasks, dtype=args.dtype, device=args.device,
         trust_remote_code=args.trust_remote_code, progress=not args.quiet)

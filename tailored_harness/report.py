@@ -11,7 +11,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -164,15 +163,6 @@ def format_regressions(comparisons: list[Comparison]) -> str:
 
 
 def write_json_atomic(path: str | os.PathLike, payload: Any) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    from tailored_harness.paths import write_text_atomic
+
+    return write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")

@@ -30,8 +30,11 @@ def tasks_scope(task_dict: Any) -> Iterator[None]:
 def current_tasks() -> dict[str, Any] | None:
     """``{task name: Task}`` of the ``evaluate`` call in progress, or ``None`` outside one."""
     task_dict = _TASK_DICT.get()
-    if task_dict is None:
-        return None
+    return None if task_dict is None else flatten(task_dict)
+
+
+def flatten(task_dict: Any) -> dict[str, Any]:
+    """``{task name: Task}`` of a task dictionary as ``get_task_dict`` builds it (groups resolved)."""
     if "tasks" in task_dict:
         return dict(task_dict["tasks"])
     from lm_eval.evaluator import _handle_back_comp  # lm-eval's own flattening of nested group dicts

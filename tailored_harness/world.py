@@ -26,8 +26,6 @@ import json
 import logging
 import os
 import random
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -294,10 +292,12 @@ def materialize(spec: WorldSpec = WorldSpec(), root: str | os.PathLike | None = 
     folder = world_dir(spec, root)
     if is_complete(folder, spec):
         return folder, True
+    from tailored_harness.paths import atomic_dir
+
     world = make_world(spec)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    if folder.exists():
+        logger.warning("rebuilding incomplete or stale world folder %s", folder)
+    with atomic_dir(folder) as tmp:
         (tmp / "statements.txt").write_text("\n".join(statements(world)) + "\n")
         for task in TASKS:
             for split, docs in make_splits(world, task).items():
@@ -305,13 +305,6 @@ def materialize(spec: WorldSpec = WorldSpec(), root: str | os.PathLike | None = 
                     handle.writelines(json.dumps(doc, sort_keys=True) + "\n" for doc in docs)
         manifest = {"fingerprint": spec.fingerprint(), "spec": spec.to_dict(), "facts": world.facts}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        if folder.exists():
-            logger.warning("rebuilding incomplete or stale world folder %s", folder)
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return folder, False
 
 

@@ -13,14 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from tailored_harness.errors import TailoredError
-from tailored_harness.paths import atomic_dir, cache_dir
+from tailored_harness.paths import atomic_dir, cache_dir, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +46,7 @@ def _file_sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 24), b""):
             digest.update(chunk)
     value = digest.hexdigest()
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=memo.parent)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value)
-    os.replace(tmp, memo)
+    write_text_atomic(memo, value)
     return value
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tailored_harness.modeling_tailored_llama import register as register_tailored_llama
 from tailored_harness.prune import calibration, checkpoint
@@ -50,12 +50,22 @@ def _report(spec: PruneSpec, plan: PrunePlan, counts: dict, key: str, base: dict
     }
 
 
-def _cached(spec: PruneSpec, tokenizer, tasks, base: dict, out) -> tuple[Any, str, str | None, Path]:
+def _prune_cached(load_model: Callable[[], Any], tokenizer, spec: PruneSpec, base: dict, tasks, out,
+                  progress: bool) -> tuple[Path, bool, dict]:
+    """Find the checkpoint of (base, spec, calibration tokens) or build it: the path both callers share.
+
+    ``load_model`` is called only on a cache miss (the CLI loads weights only then).
+    """
     ids = calibration.calibration_ids(spec, tokenizer, tasks)
     calib = calibration.digest(ids)
     key = checkpoint.fingerprint(base, spec.to_dict(), calib)
     folder = checkpoint.require_safe_out(out) if out else checkpoint.pruned_dir(key)
-    return ids, key, calib, folder
+    if checkpoint.is_complete(folder, key):
+        return folder, True, checkpoint.read_report(folder)
+    pruned, plan, counts = prune_model(load_model(), spec, ids, progress=progress)
+    report = _report(spec, plan, counts, key, base, calib, pruned)
+    checkpoint.save(pruned, tokenizer, folder, report)
+    return folder, False, report
 
 
 def prune_loaded(model, tokenizer, spec: PruneSpec, base: dict, tasks: dict | None = None,
@@ -65,13 +75,7 @@ def prune_loaded(model, tokenizer, spec: PruneSpec, base: dict, tasks: dict | No
     On a cache miss ``model`` is pruned in place (so no second copy of the weights is made) and must
     be dropped by the caller, who then loads the saved folder.
     """
-    ids, key, calib, folder = _cached(spec, tokenizer, tasks, base, None)
-    if checkpoint.is_complete(folder, key):
-        return folder, True, checkpoint.read_report(folder)
-    pruned, plan, counts = prune_model(model, spec, ids, progress=progress)
-    report = _report(spec, plan, counts, key, base, calib, pruned)
-    checkpoint.save(pruned, tokenizer, folder, report)
-    return folder, False, report
+    return _prune_cached(lambda: model, tokenizer, spec, base, tasks, None, progress)
 
 
 def prune_pretrained(pretrained: str, spec: PruneSpec, *, out: str | None = None, tokenizer: str | None = None,
@@ -82,14 +86,11 @@ def prune_pretrained(pretrained: str, spec: PruneSpec, *, out: str | None = None
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tokenizer or pretrained, revision=revision, trust_remote_code=trust_remote_code)
+
+    def load_model():
+        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+        return AutoModelForCausalLM.from_pretrained(pretrained, revision=revision, dtype=torch_dtype,
+                                                    trust_remote_code=trust_remote_code).to(device)
+
     base = checkpoint.base_identity(pretrained, revision)
-    ids, key, calib, folder = _cached(spec, tok, tasks, base, out)
-    if checkpoint.is_complete(folder, key):
-        return folder, True, checkpoint.read_report(folder)
-    torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
-    model = AutoModelForCausalLM.from_pretrained(pretrained, revision=revision, dtype=torch_dtype,
-                                                 trust_remote_code=trust_remote_code).to(device)
-    pruned, plan, counts = prune_model(model, spec, ids, progress=progress)
-    report = _report(spec, plan, counts, key, base, calib, pruned)
-    checkpoint.save(pruned, tok, folder, report)
-    return folder, False, report
+    return _prune_cached(load_model, tok, spec, base, tasks, out, progress)
