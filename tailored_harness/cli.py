@@ -127,9 +127,12 @@ def _report(args: argparse.Namespace) -> int:
     from tailored_harness import report
 
     rows, sources = _collect(args.run, args.out)
+    seeds = report.over_seeds(rows)
     if args.out:
-        report.write_json_atomic(args.out, {"rows": rows, "sources": sources})
+        report.write_json_atomic(args.out, {"rows": rows, "over_seeds": seeds, "sources": sources})
     print(report.format_table(rows))
+    if seeds:
+        print("\n" + report.format_over_seeds(seeds))
     if not args.baseline:
         return 0
     baseline_path = Path(args.baseline)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import os
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,36 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
     table = [[r["task"], r["configuration"], r["metric"], cell(r), pct(r), r["n"]] for r in rows]
     headers = ["task", "configuration", "metric", "value ± stderr", "% of dense", "n"]
+    return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+SEEDED = re.compile(r"^(?P<base>.+)_s(?P<seed>\d+)$")
+
+
+def over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Configurations run under several seeds (named ``BASE_sN``), summarised per task and metric.
+
+    One pruning draw can be lucky or not (the random criterion, a calibration sample), so
+    criteria are compared on the mean and range over seeds. Returns rows
+    ``{task, configuration: BASE, metric, mean, min, max, seeds}`` for every BASE with two or more seeds.
+    """
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    for row in rows:
+        match = SEEDED.match(row["configuration"])
+        if match:
+            groups.setdefault((row["task"], match["base"], row["metric"]), []).append(float(row["value"]))
+    return [{"task": task, "configuration": base, "metric": metric, "mean": sum(v) / len(v), "min": min(v),
+             "max": max(v), "seeds": len(v)}
+            for (task, base, metric), v in groups.items() if len(v) > 1]
+
+
+def format_over_seeds(summary: list[dict[str, Any]]) -> str:
+    """Table of :func:`over_seeds`: mean and range of every seeded configuration."""
+    from tabulate import tabulate
+
+    table = [[r["task"], r["configuration"], r["metric"], f"{r['mean']:.4f}", f"{r['min']:.4f} - {r['max']:.4f}", r["seeds"]]
+             for r in summary]
+    headers = ["task", "configuration (over seeds)", "metric", "mean", "range", "seeds"]
     return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
 
 

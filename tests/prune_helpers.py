@@ -29,6 +29,19 @@ def calibration(samples: int = 4, length: int = 12, seed: int = 1) -> torch.Tens
     return torch.randint(0, VOCAB, (samples, length), generator=generator)
 
 
+def calibration_batch(samples: int = 4, length: int = 12, seed: int = 1):
+    """A calibration batch shaped like ``calibration=tasks``: each sample takes its loss only on a
+    tail of a different length (its "continuation"), the rest is context; the last sample is padded."""
+    from tailored_harness.prune.calibration import IGNORE, Batch
+
+    ids = calibration(samples, length, seed)
+    labels = ids.clone()
+    for i in range(samples):
+        labels[i, : length - 4 - i % 3] = IGNORE
+    labels[-1, -2:] = IGNORE  # right padding: neither a label nor seen by any labelled token
+    return Batch(ids, labels)
+
+
 def probe() -> torch.Tensor:
     generator = torch.Generator().manual_seed(7)
     return torch.randint(0, VOCAB, (2, 10), generator=generator)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from prune_helpers import calibration, logits, probe, tiny_llama
+from prune_helpers import calibration_batch, logits, probe, tiny_llama
 from tailored_harness.prune import PruneSpec, checkpoint, prune_model, prune_pretrained
 from tailored_harness.prune.plan import PrunePlan
 
@@ -21,7 +21,7 @@ from tailored_harness.prune.plan import PrunePlan
 def _save(tmp_path, layers, shape="gqa", ratio=0.5):
     model = tiny_llama(shape)
     pruned, plan, counts = prune_model(model, PruneSpec(ratio=ratio, layers=layers, importance="param_first"),
-                                       calibration(), progress=False)
+                                       calibration_batch(), progress=False)
     folder = checkpoint.save(pruned, None, tmp_path / "ckpt", {"fingerprint": "x", "plan": plan.to_dict()})
     return pruned, plan, folder
 

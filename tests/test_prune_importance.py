@@ -5,28 +5,31 @@ from __future__ import annotations
 import pytest
 import torch
 
-from prune_helpers import calibration, tiny_llama
+from prune_helpers import calibration, calibration_batch, tiny_llama
 from tailored_harness.prune.importance import CRITERIA, score_units
 from tailored_harness.prune.units import ATTENTION, MEMBERS, MLP, ROWS, Geometry, reduce_to_units, submodule
 
 
-def _weight_grads(model, ids):
-    """Weight gradients of the mean loss over ``ids`` the ordinary way (``.grad`` on every weight)."""
+def _weight_grads(model, ids, labels):
+    """Weight gradients the ordinary way (``.grad`` on every weight) of the mean over samples of
+    each sample's own mean loss, every sample run on its own (so padding cannot matter)."""
     model.zero_grad()
-    model(input_ids=ids, labels=ids).loss.backward()
+    for sample, label in zip(ids, labels):
+        (model(input_ids=sample[None], labels=label[None]).loss / len(ids)).backward()
     grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
     model.zero_grad()
     return grads
 
 
-def brute_force_scores(model, name, ids):
+def brute_force_scores(model, name, ids, labels=None):
     """LLM-Pruner's recipe, literally: full gradients, per-sample squared gradients, then the formulas."""
     criterion = CRITERIA[name]
-    batch = _weight_grads(model, ids)
+    labels = ids if labels is None else labels
+    batch = _weight_grads(model, ids, labels)
     squares = {}
     if criterion.needs_second_order:
-        for sample in ids:
-            for n, g in _weight_grads(model, sample[None]).items():
+        for sample, label in zip(ids, labels):
+            for n, g in _weight_grads(model, sample[None], label[None]).items():
                 squares[n] = squares.get(n, 0) + g * g / len(ids)
     geometry = Geometry.of(model.config)
     scores = {}
@@ -46,11 +49,13 @@ def brute_force_scores(model, name, ids):
 
 @pytest.mark.parametrize("shape", ["gqa", "mha"])
 @pytest.mark.parametrize("name", ["vectorize", "param_first", "param_second", "param_mix", "l1", "l2"])
-def test_engine_matches_brute_force(shape, name):
+@pytest.mark.parametrize("labelled", ["all", "continuation"])
+def test_engine_matches_brute_force(shape, name, labelled):
     model = tiny_llama(shape)
-    ids = calibration()
-    expected = brute_force_scores(model, name, ids)
-    got = score_units(model, name, [0, 1, 2], input_ids=ids, progress=False)
+    batch = calibration_batch()
+    ids, labels = (calibration(), None) if labelled == "all" else (batch.input_ids, batch.labels)
+    expected = brute_force_scores(model, name, ids, labels)
+    got = score_units(model, name, [0, 1, 2], input_ids=ids, labels=labels, progress=False)
     for i in range(3):
         for kind in (ATTENTION, MLP):
             torch.testing.assert_close(got[i][kind], expected[i][kind], rtol=2e-4, atol=1e-9)
@@ -76,3 +81,39 @@ def test_random_scores_follow_the_seed():
 def test_gradient_criteria_need_calibration():
     with pytest.raises(ValueError, match="param_first"):
         score_units(tiny_llama("gqa"), "param_first", [0], progress=False)
+
+
+@pytest.mark.parametrize("name", ["param_first", "param_second"])
+def test_right_padding_changes_no_score(name):
+    """Padding added after every sample's last token (label -100) is seen by no labelled token."""
+    from tailored_harness.prune.calibration import IGNORE
+
+    model = tiny_llama("gqa")
+    batch = calibration_batch()
+    padded_ids = torch.cat([batch.input_ids, torch.full((len(batch.input_ids), 5), 3)], dim=1)
+    padded_labels = torch.cat([batch.labels, torch.full((len(batch.labels), 5), IGNORE)], dim=1)
+    plain = score_units(model, name, [0, 1, 2], input_ids=batch.input_ids, labels=batch.labels, progress=False)
+    padded = score_units(model, name, [0, 1, 2], input_ids=padded_ids, labels=padded_labels, progress=False)
+    for i in range(3):
+        for kind in (ATTENTION, MLP):
+            torch.testing.assert_close(padded[i][kind], plain[i][kind], rtol=1e-5, atol=1e-12)
+
+
+def test_labels_decide_what_the_scores_measure():
+    """Scoring only the continuation ranks units differently from scoring every token."""
+    model = tiny_llama("gqa")
+    batch = calibration_batch()
+    every = score_units(model, "param_first", [0], input_ids=batch.input_ids, progress=False)[0]
+    tail = score_units(model, "param_first", [0], input_ids=batch.input_ids, labels=batch.labels, progress=False)[0]
+    assert not torch.allclose(every[MLP], tail[MLP])
+
+
+def test_a_sample_without_labels_is_an_error():
+    from tailored_harness.prune.calibration import IGNORE
+
+    model = tiny_llama("gqa")
+    ids = calibration()
+    labels = ids.clone()
+    labels[1] = IGNORE
+    with pytest.raises(ValueError, match="at least one labelled token"):
+        score_units(model, "param_first", [0], input_ids=ids, labels=labels, progress=False)

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from prune_helpers import SHAPES, calibration, logits, tiny_llama
+from prune_helpers import SHAPES, calibration_batch, logits, tiny_llama
 from tailored_harness.prune import CRITERIA, PruneSpec, prune_model
 from tailored_harness.prune.plan import mask
 
@@ -19,7 +19,7 @@ ALL = sorted(CRITERIA)
 def test_ratio_zero_is_bit_identical(shape, importance):
     model = tiny_llama(shape)
     before = logits(model)
-    pruned, plan, counts = prune_model(model, PruneSpec(ratio=0.0, importance=importance), calibration(), progress=False)
+    pruned, plan, counts = prune_model(model, PruneSpec(ratio=0.0, importance=importance), calibration_batch(), progress=False)
     assert torch.equal(logits(pruned), before)
     assert counts["before"] == counts["after"]
     assert all(p.requires_grad for p in pruned.parameters())  # scoring restored what it froze
@@ -33,7 +33,7 @@ def test_pruned_model_equals_masked_dense_model(shape, importance, layers, bias)
     dense = tiny_llama(shape, bias=bias)
     reference = copy.deepcopy(dense)
     pruned, plan, counts = prune_model(dense, PruneSpec(ratio=0.5, layers=layers, importance=importance),
-                                       calibration(), progress=False)
+                                       calibration_batch(), progress=False)
     mask(reference, plan)
     difference = (logits(pruned) - logits(reference)).abs().max().item()
     assert difference <= 1e-5, difference

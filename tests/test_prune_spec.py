@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 
@@ -81,17 +83,89 @@ def test_calibration_files_give_seeded_samples_and_clear_errors(tmp_path):
     text = tmp_path / "c.txt"
     text.write_text("\n".join(f"line {i} says something" for i in range(50)) + "\n\n")
     spec = PruneSpec(calibration=str(text), samples=3, seq_len=8)
-    ids = calibration.calibration_ids(spec, tokenizer)
+    batch = calibration.calibration_batch(spec, tokenizer)
+    ids = batch.input_ids
     assert ids.shape == (3, 8) and (ids[:, 0] == tokenizer.bos_token_id).all()
-    assert torch.equal(ids, calibration.calibration_ids(spec, tokenizer))
-    assert not torch.equal(ids, calibration.calibration_ids(PruneSpec(calibration=str(text), samples=3, seq_len=8, seed=1),
-                                                            tokenizer))
+    assert torch.equal(batch.labels, ids)  # general text: every token takes loss
+    assert torch.equal(ids, calibration.calibration_batch(spec, tokenizer).input_ids)
+    other = calibration.calibration_batch(PruneSpec(calibration=str(text), samples=3, seq_len=8, seed=1), tokenizer)
+    assert not torch.equal(ids, other.input_ids)
     jsonl = tmp_path / "c.jsonl"
     jsonl.write_text('{"text": "fine"}\n{"body": "no text field"}\n')
     with pytest.raises(TailoredError, match="line 2 has no string field 'text' \\(has: body\\)"):
-        calibration.calibration_ids(PruneSpec(calibration=str(jsonl)), tokenizer)
+        calibration.calibration_batch(PruneSpec(calibration=str(jsonl)), tokenizer)
     with pytest.raises(TailoredError, match="gives only"):
-        calibration.calibration_ids(PruneSpec(calibration=str(text), samples=1000), tokenizer)
+        calibration.calibration_batch(PruneSpec(calibration=str(text), samples=1000), tokenizer)
     with pytest.raises(TailoredError, match="no such file"):
-        calibration.calibration_ids(PruneSpec(calibration=str(tmp_path / "missing.txt")), tokenizer)
-    assert calibration.calibration_ids(PruneSpec(importance="l2", calibration=str(tmp_path / "missing.txt")), tokenizer) is None
+        calibration.calibration_batch(PruneSpec(calibration=str(tmp_path / "missing.txt")), tokenizer)
+    assert calibration.calibration_batch(PruneSpec(importance="l2", calibration=str(tmp_path / "missing.txt")), tokenizer) is None
+
+
+class _FakeTask:
+    """The slice of lm-eval's Task API that calibration reads: a yes/no multiple-choice task."""
+
+    OUTPUT_TYPE = "multiple_choice"
+
+    def __init__(self, docs, training=True):
+        self.docs, self.training = docs, training
+        self.config = type("Config", (), {"target_delimiter": " "})()
+
+    def has_training_docs(self):
+        return self.training
+
+    def training_docs(self):
+        return self.docs
+
+    def doc_to_text(self, doc):
+        return f"{doc['passage']}\nQuestion: {doc['question']}?\nAnswer:"
+
+    def doc_to_target(self, doc):
+        return doc["label"]
+
+    def doc_to_choice(self, doc):
+        return ["no", "yes"]
+
+
+def _fake_docs(n):
+    return [{"passage": " ".join(f"word{j}" for j in range(i % 7 + 3)), "question": f"is {i} even", "label": 1 - i % 2}
+            for i in range(n)]
+
+
+def test_task_calibration_scores_only_the_gold_continuation():
+    from tailored_harness import tiny
+    from tailored_harness.prune import calibration
+
+    docs = _fake_docs(30)
+    task = _FakeTask(docs)
+    tokenizer = tiny.train_tokenizer([task.doc_to_text(d) + " yes no" for d in docs], vocab_size=300)
+    spec = PruneSpec(samples=6, seq_len=64)
+    batch = calibration.calibration_batch(spec, tokenizer, {"fake": task})
+    assert batch.input_ids.shape[0] == 6 and batch.labels.shape == batch.input_ids.shape
+    chosen = random.Random(spec.seed).sample([calibration.example_pair(task, d) for d in docs], 6)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    for ids, labels, (context, continuation) in zip(batch.input_ids, batch.labels, chosen):
+        scored = labels != calibration.IGNORE
+        assert tokenizer.decode(ids[scored]).strip() == continuation.strip() in ("yes", "no")
+        length = len(tokenizer(context + continuation, add_special_tokens=False)["input_ids"]) + 1  # + <s>
+        assert ids[0] == tokenizer.bos_token_id and (ids[length:] == pad).all() and not scored[length:].any()
+    assert torch.equal(batch.input_ids, calibration.calibration_batch(spec, tokenizer, {"fake": task}).input_ids)
+    reseeded = calibration.calibration_batch(PruneSpec(samples=6, seq_len=64, seed=1), tokenizer, {"fake": task})
+    assert not torch.equal(batch.input_ids, reseeded.input_ids)
+    assert calibration.digest(batch) != calibration.digest(reseeded)
+
+
+def test_task_calibration_cuts_long_contexts_from_the_left_and_explains_shortfalls():
+    from tailored_harness import tiny
+    from tailored_harness.prune import calibration
+
+    docs = _fake_docs(5)
+    task = _FakeTask(docs)
+    tokenizer = tiny.train_tokenizer([task.doc_to_text(d) + " yes no" for d in docs], vocab_size=300)
+    batch = calibration.calibration_batch(PruneSpec(samples=5, seq_len=4), tokenizer, {"fake": task})
+    assert batch.input_ids.shape == (5, 4)
+    assert all(tokenizer.decode(ids[-1:]).strip() in ("yes", "no") for ids in batch.input_ids)  # continuation kept
+    assert ((batch.labels != calibration.IGNORE).sum(dim=1) == 1).all()
+    with pytest.raises(TailoredError, match="has only 5 training documents; calibration_samples=6"):
+        calibration.calibration_batch(PruneSpec(samples=6), tokenizer, {"fake": task})
+    with pytest.raises(TailoredError, match="task 'fake' has no training split"):
+        calibration.calibration_batch(PruneSpec(samples=2), tokenizer, {"fake": _FakeTask(docs, training=False)})

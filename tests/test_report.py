@@ -52,6 +52,17 @@ def test_percentage_of_dense_per_task_and_metric():
     assert "75.0%" in report.format_table(rows) and "% of dense" in report.format_table(rows)
 
 
+def test_seeded_configurations_are_summarised_over_seeds():
+    rows = [_row("a", 0.5, configuration="p20_random_s0"), _row("a", 0.7, configuration="p20_random_s1"),
+            _row("a", 0.9, configuration="p20_random_s12"), _row("b", 0.4, configuration="p20_random_s0"),
+            _row("a", 0.8, configuration="p20_l2"), _row("a", 0.6, configuration="p50_taylor_s0")]
+    summary = report.over_seeds(rows)
+    assert summary == [{"task": "a", "configuration": "p20_random", "metric": "acc", "mean": pytest.approx(0.7),
+                        "min": 0.5, "max": 0.9, "seeds": 3}]  # one seed is no summary; unseeded names are skipped
+    table = report.format_over_seeds(summary)
+    assert "p20_random" in table and "0.7000" in table and "0.5000 - 0.9000" in table
+
+
 def test_check_flags_only_drops_beyond_the_allowance():
     spec = report.CheckSpec(z=2.0, floor=0.02)
     baseline = [_row("a", 0.90, 0.01), _row("b", 0.90, 0.0), _row("c", 0.90, 0.03), _row("gone", 0.5)]

@@ -54,11 +54,29 @@ def test_default_run_trains_meets_targets_and_passes_the_baseline(first_run):
         assert metrics[key]["pct_of_dense"] == 100.0
     rows = json.loads((out / "suite.json").read_text())["rows"]
     configurations = {r["configuration"] for r in rows}
-    criteria = ("param_first", "param_first_tasks", "l2", "random_s0", "random_s1", "random_s2")
+    criteria = ("param_first_s0", "param_first_s1", "param_first_s2", "param_first_text", "l2", "random_s0", "random_s1", "random_s2")
     assert configurations == {"dense"} | {f"p{r}_{c}" for r in (20, 50) for c in criteria}
     pruned = [r for r in rows if r["configuration"] != "dense"]
     assert all(r["pct_of_dense"] is not None and r["n"] == 500 for r in pruned)
     assert "pruned param_first ratio=0.5" in result.stderr
+    assert "configuration (over seeds)" in result.stdout
+
+
+def test_taylor_keeps_at_least_what_l2_keeps_and_clearly_more_than_random(first_run):
+    """The pruning issue's quality claim, on the classification tasks, at both ratios, without fine-tuning:
+    element-wise Taylor (every calibration draw, and their mean) >= l2, and its mean beats the mean
+    of three random prunings by more than twice the larger stderr."""
+    _, out = first_run
+    summary = json.loads((out / "suite.json").read_text())
+    value = {(r["task"], r["configuration"]): r for r in summary["rows"] if r["metric"] == "acc"}
+    mean = {(r["task"], r["configuration"]): r["mean"] for r in summary["over_seeds"] if r["metric"] == "acc"}
+    for task in ("synth_boolq", "synth_piqa"):
+        for p in ("p20", "p50"):
+            l2 = value[(task, f"{p}_l2")]
+            draws = [value[(task, f"{p}_param_first_s{s}")]["value"] for s in range(3)]
+            assert min(draws) >= l2["value"], (task, p, draws, l2["value"])
+            margin = 2 * max(l2["stderr"], value[(task, f"{p}_random_s0")]["stderr"])
+            assert mean[(task, f"{p}_param_first")] > mean[(task, f"{p}_random")] + margin, (task, p)
 
 
 def test_second_run_reuses_world_and_model(first_run, suite_env, tmp_path):

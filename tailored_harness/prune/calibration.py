@@ -1,15 +1,33 @@
-"""Calibration text for the gradient criteria: N samples of L tokens from a source the user names.
+"""Calibration batches for the gradient criteria: N samples of at most L tokens, and what each scores.
 
-Sources: a local ``.txt`` file (one document per non-empty line), a local ``.jsonl`` file (one
-object per line with a ``text`` field), or the requested lm-eval tasks' training documents written
-exactly as the task scores them (prompt, target delimiter, gold continuation). Documents are
-shuffled with the spec's seed, tokenised one by one and packed into one stream; each sample is
-``<s>`` followed by the next ``L - 1`` tokens of the stream (``L`` tokens when the tokenizer has no
-BOS). The result is a ``(N, L)`` tensor of token ids.
+Sources:
+
+* a local ``.txt`` file (one document per non-empty line) or ``.jsonl`` file (one object per line
+  with a ``text`` field): general text, as LLM-Pruner calibrates on BookCorpus. Documents are
+  shuffled with the spec's seed, tokenised and packed into one stream; each sample is ``<s>``
+  followed by the next ``L - 1`` tokens (``L`` tokens when the tokenizer has no BOS), and the loss
+  covers every token.
+* ``tasks``: the requested lm-eval tasks' training documents, written exactly as the task scores
+  them (context, target delimiter, gold continuation). Each sample is one document, drawn with the
+  seed from all requested tasks; the loss covers only the gold continuation, because that is all
+  a task's metric reads (the log-likelihood of the continuation given the context). Contexts
+  longer than L are cut from the left, as lm-eval cuts them at the model's length, so the
+  continuation is always kept. Samples are right-padded to the longest one; padding is never a
+  label, and under causal attention no real token sees it, so it changes no gradient.
+
+Why the loss is restricted to the continuation: on a task document the context is most of the
+tokens (a passage is some 60 tokens, its answer 1), so a whole-document loss ranks units by how
+well they model passages, not by how well they answer. On the reference model that choice decides
+which KV group survives in a layer, and with it whether ``synth_piqa`` stays at 1.0 or falls to
+chance (see ``results/README.md``).
+
+The result is a :class:`Batch`: ``input_ids`` and ``labels``, both ``(N, L)``, with -100 in
+``labels`` where no loss is taken.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -26,6 +44,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SEPARATOR = "\n\n"
+IGNORE = -100  # label of a position that takes no loss (the convention of transformers and torch)
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """Calibration tokens: ``input_ids`` (N, L) and ``labels`` (N, L), -100 where no loss is taken."""
+
+    input_ids: "torch.Tensor"
+    labels: "torch.Tensor"
 
 
 def file_documents(path: str | Path) -> list[str]:
@@ -52,8 +79,8 @@ def file_documents(path: str | Path) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def example_text(task, doc: dict[str, Any]) -> str:
-    """One document as the task scores it: its prompt, the target delimiter and the gold continuation."""
+def example_pair(task, doc: dict[str, Any]) -> tuple[str, str]:
+    """One document as the task scores it: ``(context, target delimiter + gold continuation)``."""
     context = task.doc_to_text(doc)
     target = task.doc_to_target(doc)
     if task.OUTPUT_TYPE == "multiple_choice":
@@ -61,22 +88,22 @@ def example_text(task, doc: dict[str, Any]) -> str:
         target = choices[target] if isinstance(target, int) else target
     elif isinstance(target, list):
         target = target[0]
-    return f"{context}{task.config.target_delimiter}{target}"
+    return context, f"{task.config.target_delimiter}{target}"
 
 
-def task_documents(tasks: dict[str, Any]) -> list[str]:
-    """Training documents of every task in ``tasks`` (name -> lm-eval Task), formatted by the task."""
+def task_documents(tasks: dict[str, Any]) -> list[tuple[str, str]]:
+    """Training documents of every task in ``tasks`` (name -> lm-eval Task) as ``(context, continuation)``."""
     docs = []
     for name, task in sorted(tasks.items()):
         if not task.has_training_docs():
             raise TailoredError(f"calibration=tasks: task {name!r} has no training split to calibrate on; "
                                 f"name a calibration file instead (calibration=path/to/file.jsonl)")
-        docs += [example_text(task, doc) for doc in task.training_docs()]
+        docs += [example_pair(task, doc) for doc in task.training_docs()]
     return docs
 
 
-def pack(documents: Iterable[str], tokenizer, spec: PruneSpec, source: str) -> "torch.Tensor":
-    """Shuffle (seeded), tokenise and cut ``spec.samples`` samples of ``spec.seq_len`` tokens."""
+def pack(documents: Iterable[str], tokenizer, spec: PruneSpec, source: str) -> Batch:
+    """Shuffle (seeded), tokenise and cut ``spec.samples`` samples of ``spec.seq_len`` tokens, all scored."""
     import torch
 
     docs = list(documents)
@@ -95,23 +122,63 @@ def pack(documents: Iterable[str], tokenizer, spec: PruneSpec, source: str) -> "
     rows = [stream[i * body:(i + 1) * body] for i in range(spec.samples)]
     if bos is not None:
         rows = [[bos] + row for row in rows]
-    return torch.tensor(rows, dtype=torch.long)
+    ids = torch.tensor(rows, dtype=torch.long)
+    return Batch(ids, ids.clone())
 
 
-def calibration_ids(spec: PruneSpec, tokenizer, tasks: dict[str, Any] | None = None):
-    """``(N, L)`` token ids for ``spec``, or ``None`` when its criterion needs no calibration."""
+def _encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], int]:
+    """Token ids of ``[<s>] context continuation`` and where the continuation starts.
+
+    As lm-eval does, the pair is encoded whole and the context's own encoding length marks the
+    split, so the tokens are those the model is scored on.
+    """
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+    start = len(tokenizer(context, add_special_tokens=False)["input_ids"])
+    if start >= len(whole):
+        raise TailoredError(f"calibration=tasks: the continuation {continuation!r} of a training document "
+                            f"encodes to no token, so there is nothing to score")
+    return bos + whole, len(bos) + start
+
+
+def examples(pairs: list[tuple[str, str]], tokenizer, spec: PruneSpec, source: str) -> Batch:
+    """``spec.samples`` documents drawn with the seed, each a sample whose labels are its continuation."""
+    import torch
+
+    if len(pairs) < spec.samples:
+        raise TailoredError(f"calibration={source!r} has only {len(pairs)} training documents; "
+                            f"calibration_samples={spec.samples} needs that many: lower calibration_samples")
+    chosen = random.Random(spec.seed).sample(pairs, spec.samples)
+    rows = []
+    for context, continuation in chosen:
+        ids, start = _encode_pair(tokenizer, context, continuation)
+        cut = max(0, len(ids) - spec.seq_len)  # left truncation keeps the continuation
+        rows.append((ids[cut:], max(0, start - cut)))
+    width = max(len(ids) for ids, _ in rows)
+    pad = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    for i, (ids, start) in enumerate(rows):
+        input_ids[i, :len(ids)] = torch.tensor(ids)
+        labels[i, start:len(ids)] = input_ids[i, start:len(ids)]
+    return Batch(input_ids, labels)
+
+
+def calibration_batch(spec: PruneSpec, tokenizer, tasks: dict[str, Any] | None = None) -> Batch | None:
+    """The calibration :class:`Batch` for ``spec``, or ``None`` when its criterion needs no calibration."""
     if not spec.needs_calibration:
         return None
     if spec.calibration == TASKS_SOURCE:
         if not tasks:
             raise TailoredError("calibration=tasks needs the tasks being evaluated (or --tasks for 'tailored prune'); "
                                 "or name a calibration file: calibration=path/to/file.jsonl")
-        return pack(task_documents(tasks), tokenizer, spec, f"tasks:{','.join(sorted(tasks))}")
+        return examples(task_documents(tasks), tokenizer, spec, f"tasks:{','.join(sorted(tasks))}")
     return pack(file_documents(spec.calibration), tokenizer, spec, spec.calibration)
 
 
-def digest(ids) -> str | None:
-    """Content hash of the calibration tokens (part of the pruned checkpoint's fingerprint)."""
-    if ids is None:
+def digest(batch: Batch | None) -> str | None:
+    """Content hash of the calibration tokens and labels (part of the pruned checkpoint's fingerprint)."""
+    if batch is None:
         return None
-    return hashlib.sha256(json.dumps(ids.tolist()).encode()).hexdigest()[:16]
+    content = {"input_ids": batch.input_ids.tolist(), "labels": batch.labels.tolist()}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]

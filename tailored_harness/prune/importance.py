@@ -1,7 +1,8 @@
 """Importance criteria (strategy objects in a registry) and the engine that turns them into unit scores.
 
-LLM-Pruner's criteria, per weight element ``w`` with batch gradient ``g`` (of the mean loss over the
-N calibration samples) and ``s``, the mean over samples of the squared per-sample gradient:
+LLM-Pruner's criteria, per weight element ``w`` with batch gradient ``g`` (of the calibration loss,
+the mean over the N samples of each sample's mean next-token loss over its labelled tokens) and
+``s``, the mean over samples of the squared per-sample gradient:
 
 ============== ================================= =========================================
 name           element salience                  unit score
@@ -216,8 +217,31 @@ def _recompute_activations(model, dropouts: dict) -> None:
     model.train()
 
 
-def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, progress: bool = True) -> Scores:
-    """Taylor scores from one forward/backward pass over ``input_ids`` (N, L); see the module docstring."""
+def calibration_loss(model, embeds, labels) -> "torch.Tensor":
+    """Mean over samples of each sample's mean next-token loss on its labelled positions.
+
+    ``embeds``: (N, L, hidden); ``labels``: (N, L), -100 where no loss is taken. Averaging per sample
+    first makes ``N * D_n^T X_n`` exactly sample n's own gradient (the second-order terms need that)
+    even when samples label different numbers of tokens; with every token labelled it equals the
+    usual mean over all tokens.
+    """
+    import torch
+
+    logits = model(inputs_embeds=embeds, use_cache=False).logits[:, :-1].float()  # (N, L-1, vocab)
+    target = labels[:, 1:].to(logits.device)
+    scored = target != -100
+    if not bool(scored.any(dim=1).all()):
+        raise ValueError("every calibration sample needs at least one labelled token")
+    losses = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.clamp(min=0).reshape(-1),
+                                               reduction="none").view_as(target)
+    per_sample = (losses * scored).sum(dim=1) / scored.sum(dim=1)
+    return per_sample.mean()
+
+
+def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, labels=None,
+                    progress: bool = True) -> Scores:
+    """Taylor scores from one forward/backward pass over ``input_ids`` (N, L), the loss taken on
+    ``labels`` (N, L; default: every token, -100 marks positions without loss); see the module docstring."""
     from tqdm.auto import tqdm
 
     scores = _zero_scores(model, layers)
@@ -249,8 +273,8 @@ def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, p
         device = model.get_input_embeddings().weight.device
         ids = input_ids.to(device)
         embeds = model.get_input_embeddings()(ids).detach().requires_grad_(True)
-        loss = model(inputs_embeds=embeds, labels=ids, use_cache=False).loss
-        logger.info("calibration loss %.4f on %d x %d tokens", loss.item(), *ids.shape)
+        loss = calibration_loss(model, embeds, ids if labels is None else labels)
+        logger.info("calibration loss %.4f on %d samples of up to %d tokens", loss.item(), *ids.shape)
         loss.backward()
     finally:
         for handle in handles:
@@ -266,14 +290,18 @@ def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, p
     return _finish(criterion, scores)
 
 
-def score_units(model, criterion_name: str, layers: list[int], input_ids=None, seed: int = 0,
+def score_units(model, criterion_name: str, layers: list[int], input_ids=None, labels=None, seed: int = 0,
                 progress: bool = True) -> Scores:
-    """Per-unit importance for every selected layer: ``{layer: {attention: (kv,), mlp: (channels,)}}``."""
+    """Per-unit importance for every selected layer: ``{layer: {attention: (kv,), mlp: (channels,)}}``.
+
+    ``input_ids`` / ``labels`` (N, L): the calibration batch of the gradient criteria (labels default
+    to every token; see :mod:`tailored_harness.prune.calibration`).
+    """
     criterion = CRITERIA[criterion_name]
     if criterion.needs_gradients:
         if input_ids is None:
             raise ValueError(f"importance={criterion_name!r} needs calibration input_ids")
-        return gradient_scores(model, criterion, layers, input_ids, progress=progress)
+        return gradient_scores(model, criterion, layers, input_ids, labels, progress=progress)
     return weight_scores(model, criterion, layers, seed=seed, progress=progress)
 
 

@@ -22,16 +22,19 @@ logger = logging.getLogger(__name__)
 register_tailored_llama()  # pruned checkpoints of per-layer widths load through the Auto classes
 
 
-def prune_model(model, spec: PruneSpec, input_ids=None, progress: bool = True) -> tuple[Any, PrunePlan, dict]:
+def prune_model(model, spec: PruneSpec, batch: calibration.Batch | None = None,
+                progress: bool = True) -> tuple[Any, PrunePlan, dict]:
     """Score, select and cut ``model`` (a ``LlamaForCausalLM``); returns ``(pruned, plan, counts)``.
 
     ``model`` is modified in place and must not be used afterwards: ``pruned`` is it, or a
     ``tailored_llama`` model holding the same tensors. ``counts`` has the parameter counts before
-    and after (total and per layer). ``input_ids`` (N, L) is needed by the gradient criteria only.
+    and after (total and per layer). ``batch`` (calibration tokens and labels) is needed by the
+    gradient criteria only.
     """
     before = parameter_counts(model)
     layers = selected_layers(spec.layers, len(model.model.layers))
-    scores = score_units(model, spec.importance, layers, input_ids=input_ids, seed=spec.seed, progress=progress)
+    ids, labels = (batch.input_ids, batch.labels) if batch is not None else (None, None)
+    scores = score_units(model, spec.importance, layers, input_ids=ids, labels=labels, seed=spec.seed, progress=progress)
     plan = select(scores, spec)
     apply(model, plan)
     pruned = finalize(model)
@@ -56,13 +59,13 @@ def _prune_cached(load_model: Callable[[], Any], tokenizer, spec: PruneSpec, bas
 
     ``load_model`` is called only on a cache miss (the CLI loads weights only then).
     """
-    ids = calibration.calibration_ids(spec, tokenizer, tasks)
-    calib = calibration.digest(ids)
+    batch = calibration.calibration_batch(spec, tokenizer, tasks)
+    calib = calibration.digest(batch)
     key = checkpoint.fingerprint(base, spec.to_dict(), calib)
     folder = checkpoint.require_safe_out(out) if out else checkpoint.pruned_dir(key)
     if checkpoint.is_complete(folder, key):
         return folder, True, checkpoint.read_report(folder)
-    pruned, plan, counts = prune_model(load_model(), spec, ids, progress=progress)
+    pruned, plan, counts = prune_model(load_model(), spec, batch, progress=progress)
     report = _report(spec, plan, counts, key, base, calib, pruned)
     checkpoint.save(pruned, tokenizer, folder, report)
     return folder, False, report
