@@ -1,16 +1,17 @@
 """Scoring backends: strategy objects that turn a :class:`ModelSpec` into lm-eval LMs.
 
 A backend owns the loaded model. ``route(task_name)`` names the scoring configuration a task uses
-and ``lm_for_route(key)`` returns the lm-eval ``LM`` that scores it. Today every task shares one
-route (the plain model); the adaptation stage gives each task a route of its own (its adapter). New backends (vLLM) register themselves in :data:`BACKENDS` by name.
+(its adapter, or the plain model) and ``activate(key)`` yields the lm-eval ``LM`` that scores it,
+with that configuration in force. New backends (vLLM) register themselves in :data:`BACKENDS` by name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from tailored_harness.errors import TailoredError
 
@@ -91,6 +92,11 @@ class Backend:
     def lm_for_route(self, key: str) -> "LM":
         raise NotImplementedError
 
+    @contextlib.contextmanager
+    def activate(self, key: str) -> Iterator["LM"]:
+        """The LM for route ``key``, with that route's adapter (or none) active inside the block."""
+        yield self.lm_for_route(key)
+
     def prepare(self, tasks: dict[str, Any] | None) -> None:
         """Build what scoring needs from the run's tasks (pruned weights, ...); called once, before
         the first request. ``tasks``: ``{name: lm-eval Task}`` of the run, or ``None`` if unknown."""
@@ -114,6 +120,9 @@ class HFBackend(Backend):
         self.spec = spec
         self.device = resolve_device(spec.device)
         self.pruning: dict[str, Any] | None = None
+        self.adapters: dict[str, Any] = {}  # task -> tailored_harness.adapt.pipeline.Adapter
+        self.adapter_names: dict[str, str] = {}  # task -> PEFT adapter name
+        self.peft_model = None
         pretrained = check_model_source(spec.pretrained)
         tokenizer = check_model_source(spec.tokenizer, "tokenizer") if spec.tokenizer else None
         self.lm = self._load(pretrained, tokenizer)
@@ -140,11 +149,13 @@ class HFBackend(Backend):
             raise TailoredError(f"could not load pretrained={pretrained!r}: {first_line}") from err
 
     def prepare(self, tasks: dict[str, Any] | None) -> None:
-        """Prune (or take the cached pruned checkpoint) before the first request is scored.
+        """Prune, then adapt (each from the cache when it can), before the first request is scored."""
+        self._prune(tasks)
+        self._adapt(tasks)
 
-        The dense model already in memory is pruned in place, saved to the cache and dropped; the
-        saved folder is then loaded like any checkpoint, so what is scored is exactly what was saved.
-        """
+    def _prune(self, tasks: dict[str, Any] | None) -> None:
+        """The dense model already in memory is pruned in place, saved to the cache and dropped; the
+        saved folder is then loaded like any checkpoint, so what is scored is exactly what was saved."""
         prune = self.spec.prune_spec()
         if prune is None:
             return
@@ -166,10 +177,44 @@ class HFBackend(Backend):
                         "model_type": report["model_type"], "parameters_before": params["before"]["total"],
                         "parameters_after": params["after"]["total"]}
 
+    def _adapt(self, tasks: dict[str, Any] | None) -> None:
+        """Train (or reuse) one adapter per task on the model being scored, then load them all
+        from their saved folders into one PEFT model."""
+        adapt = self.spec.adapt_spec()
+        if adapt is None:
+            return
+        from tailored_harness.adapt import pipeline
+
+        scored = self.pruning["checkpoint"] if self.pruning else self.spec.pretrained
+        identity = pipeline.model_identity(scored, self.spec.revision)
+        model, self.adapters = pipeline.adapt_tasks(self.lm.model, self.lm.tokenizer, tasks, adapt, identity)
+        if not self.adapters:
+            return
+        self.peft_model, self.adapter_names = pipeline.load_adapters(model, self.adapters)
+        self.lm._model = self.peft_model
+
+    def route(self, task_name: str | None) -> str:
+        return self.adapter_names.get(task_name, self.BASE_ROUTE)
+
     def lm_for_route(self, key: str) -> "LM":
-        if key != self.BASE_ROUTE:
+        if key != self.BASE_ROUTE and key not in self.adapter_names.values():
             raise KeyError(f"unknown route {key!r}")
         return self.lm
 
+    @contextlib.contextmanager
+    def activate(self, key: str) -> Iterator["LM"]:
+        lm = self.lm_for_route(key)
+        if self.peft_model is None:
+            yield lm
+        elif key == self.BASE_ROUTE:
+            with self.peft_model.disable_adapter():
+                yield lm
+        else:
+            self.peft_model.set_adapter(key)
+            yield lm
+
     def info(self) -> dict[str, Any]:
-        return {"backend": self.name, "device": self.device, "pruning": self.pruning}
+        adapters = {task: {"folder": str(a.folder), "fingerprint": a.report["fingerprint"], "reused": a.reused,
+                           "split": a.report["split"], "shots": len(a.report["documents"])}
+                    for task, a in self.adapters.items()}
+        return {"backend": self.name, "device": self.device, "pruning": self.pruning, "adapters": adapters}

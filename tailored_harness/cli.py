@@ -4,6 +4,7 @@
     tailored world                           generate (or reuse) the synthetic world; prints its folder
     tailored tiny-model --out DIR            build (or reuse) a tiny random LLaMA with GQA
     tailored prune --model DIR --ratio 0.2   prune a LLaMA-family model; prints the checkpoint folder
+    tailored adapt --model DIR --tasks T     train (or reuse) one LoRA adapter per task; prints their folders
     tailored report --run dense=DIR --out F  summarise lm-eval result folders as JSON and a table,
                     [--baseline F]           and fail (exit 1) when a metric fell below its baseline
 """
@@ -123,16 +124,32 @@ def _load_baseline(path: Path) -> list[dict]:
         raise TailoredError(f"baseline {path} is not a suite summary ({err}); recreate it with --update-baseline") from None
 
 
+def _paper_figures(items: list[str] | None) -> dict[str, float]:
+    figures = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        try:
+            figures[name] = float(value)
+        except ValueError:
+            raise TailoredError(f"--paper {item!r} must look like CONFIGURATION=PERCENT, e.g. p20_adapt50=95.68") from None
+        if not sep or not name:
+            raise TailoredError(f"--paper {item!r} must look like CONFIGURATION=PERCENT, e.g. p20_adapt50=95.68")
+    return figures
+
+
 def _report(args: argparse.Namespace) -> int:
     from tailored_harness import report
 
     rows, sources = _collect(args.run, args.out)
-    seeds = report.over_seeds(rows)
+    seeds, recovery, paper = report.over_seeds(rows), report.recovery(rows), _paper_figures(args.paper)
     if args.out:
-        report.write_json_atomic(args.out, {"rows": rows, "over_seeds": seeds, "sources": sources})
+        report.write_json_atomic(args.out, {"rows": rows, "over_seeds": seeds, "recovery": recovery, "paper": paper,
+                                            "sources": sources})
     print(report.format_table(rows))
     if seeds:
         print("\n" + report.format_over_seeds(seeds))
+    if recovery:
+        print("\n" + report.format_recovery(recovery, paper))
     if not args.baseline:
         return 0
     baseline_path = Path(args.baseline)
@@ -154,6 +171,53 @@ def _report(args: argparse.Namespace) -> int:
         return 1
     print(f"\nregression check passed: {len(comparisons)} metrics within their allowance of {baseline_path}")
     return 0
+
+
+def _adapt(args: argparse.Namespace) -> int:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tailored_harness.adapt import AdaptSpec, pipeline
+    from tailored_harness.backends import check_model_source, resolve_device
+
+    spec = AdaptSpec(shots=args.shots, r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout,
+                     learning_rate=args.lora_lr, epochs=args.epochs, batch_size=args.train_batch_size,
+                     grad_accum=args.grad_accum, warmup_ratio=args.warmup_ratio, max_len=args.max_len, seed=args.seed)
+    if spec.shots == 0:
+        raise TailoredError("--shots 0 trains nothing; give the number of training documents per task, e.g. --shots 50")
+    pretrained = check_model_source(args.model)
+    tasks = _task_objects(args.tasks, args.include_path)
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or pretrained, trust_remote_code=args.trust_remote_code)
+    dtype = "auto" if args.dtype == "auto" else getattr(torch, args.dtype)
+    model = AutoModelForCausalLM.from_pretrained(pretrained, dtype=dtype, trust_remote_code=args.trust_remote_code)
+    model = model.to(resolve_device(args.device)).eval()
+    _, adapters = pipeline.adapt_tasks(model, tokenizer, tasks, spec, pipeline.model_identity(pretrained),
+                                       progress=not args.quiet)
+    for name, adapter in sorted(adapters.items()):
+        _say(f"{'reused cached' if adapter.reused else 'trained'} adapter for {name}: {adapter.folder}")
+        print(f"{name}\t{adapter.folder}")
+    return 0
+
+
+def _adapt_arguments(p: argparse.ArgumentParser) -> None:
+    from tailored_harness.adapt import AdaptSpec
+
+    d = AdaptSpec()
+    p.add_argument("--model", required=True, help="model folder or hub id (a pruned checkpoint, typically)")
+    p.add_argument("--tasks", required=True, help="comma-separated lm-eval tasks; one adapter each")
+    p.add_argument("--include-path", help="extra lm-eval task folder for --tasks")
+    p.add_argument("--shots", type=int, default=d.shots, help="training documents per task (default: %(default)s)")
+    p.add_argument("--lora-r", type=int, default=d.r, help="LoRA rank (default: %(default)s)")
+    p.add_argument("--lora-alpha", type=float, default=d.alpha, help="LoRA alpha (default: %(default)s)")
+    p.add_argument("--lora-dropout", type=float, default=d.dropout, help="LoRA dropout (default: %(default)s)")
+    p.add_argument("--lora-lr", type=float, default=d.learning_rate, help="peak learning rate (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the shots (default: %(default)s)")
+    p.add_argument("--train-batch-size", type=int, default=d.batch_size, help="examples per pass (default: %(default)s)")
+    p.add_argument("--grad-accum", type=int, default=d.grad_accum, help="passes per optimizer step (default: %(default)s)")
+    p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio, help="warmup share of the steps (default: %(default)s)")
+    p.add_argument("--max-len", type=int, default=d.max_len, help="tokens per example (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="shot draw, LoRA init, dropout, order (default: %(default)s)")
+    _loading_arguments(p, "training")
 
 
 def report_defaults():
@@ -180,9 +244,14 @@ def _prune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=int, default=d.samples, help="calibration samples N (default: %(default)s)")
     p.add_argument("--seq-len", type=int, default=d.seq_len, help="tokens per calibration sample L (default: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="calibration order and the random criterion")
+    _loading_arguments(p, "scoring")
+
+
+def _loading_arguments(p: argparse.ArgumentParser, work: str) -> None:
+    """Options shared by the commands that load a model: tokenizer, dtype, device, remote code, quiet."""
     p.add_argument("--tokenizer", help="tokenizer folder or hub id (default: the model's)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"])
-    p.add_argument("--device", default="cpu", help="device for scoring (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help=f"device for {work} (default: %(default)s)")
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -212,11 +281,17 @@ def build_parser() -> argparse.ArgumentParser:
     _prune_arguments(p)
     p.set_defaults(func=_prune)
 
+    p = sub.add_parser("adapt", help="train (or reuse) one few-shot LoRA adapter per lm-eval task")
+    _adapt_arguments(p)
+    p.set_defaults(func=_adapt)
+
     p = sub.add_parser("report", help="summarise lm-eval result folders")
     p.add_argument("--run", action="append", required=True, metavar="NAME=DIR", help="configuration name and lm-eval --output_path")
     p.add_argument("--out", help="write the summary JSON here")
     p.add_argument("--baseline", help="summary JSON to check against (exit 1 when a metric dropped)")
     p.add_argument("--update-baseline", action="store_true", help="write this run as the new --baseline instead")
+    p.add_argument("--paper", action="append", metavar="NAME=PCT",
+                   help="a published mean %% of dense to show next to configuration NAME (repeatable)")
     defaults = report_defaults()
     p.add_argument("--z", type=float, default=defaults.z, help="allowance in standard errors of the difference")
     p.add_argument("--floor", type=float, default=defaults.floor, help="smallest allowance (absolute)")

@@ -105,7 +105,8 @@ class TailoredLM(LM):
         self._prepare()
 
         def score(key, routed_requests):
-            return getattr(self.backend.lm_for_route(key), method)(routed_requests, **kwargs)
+            with self.backend.activate(key) as lm:
+                return getattr(lm, method)(routed_requests, **kwargs)
 
         return route_by_task(requests, self.backend.route, score)
 

@@ -9,11 +9,15 @@ example with ``PYTHONPATH=.``) falls back to the top-level folders.
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
+
+logger = logging.getLogger(__name__)
 
 CACHE_ENV = "TAILORED_HARNESS_CACHE"
 
@@ -84,3 +88,27 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON in ``path``, or ``None`` when it is missing or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def is_finished(folder: str | os.PathLike, report_file: str, key: str, required: tuple[str, ...], what: str) -> bool:
+    """True when cache entry ``folder`` was finished for fingerprint ``key``.
+
+    Finished means: ``report_file`` is readable JSON naming ``key`` as its ``fingerprint``, and
+    every glob in ``required`` matches a file. Anything else (an interrupted or foreign entry) is
+    logged as ignored and will be rebuilt by the caller.
+    """
+    folder = Path(folder)
+    report = read_json(folder / report_file)
+    if not isinstance(report, dict) or report.get("fingerprint") != key:
+        if folder.exists():
+            logger.warning("ignoring incomplete or foreign %s at %s (it will be rebuilt)", what, folder)
+        return False
+    return all(any(folder.glob(pattern)) for pattern in required)

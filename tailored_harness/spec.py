@@ -14,6 +14,7 @@ import json
 import re
 from typing import Any, Mapping
 
+from tailored_harness.adapt.spec import AdaptSpec
 from tailored_harness.errors import TailoredError
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -45,6 +46,10 @@ class ModelSpec:
         prune_ratio, prune_layers, round_to, importance, calibration, calibration_samples,
             calibration_len, prune_seed: structured pruning before scoring; see
             :class:`tailored_harness.prune.spec.PruneSpec` (``prune_ratio=0``: no pruning).
+        shots, lora_r, lora_alpha, lora_dropout, lora_lr, epochs, train_batch_size, grad_accum,
+            warmup_ratio, adapt_max_len, adapt_seed: one LoRA adapter per task, trained on that
+            task's training documents; see :class:`tailored_harness.adapt.spec.AdaptSpec`
+            (``shots=0``: no adaptation). Their defaults are the spec's.
     """
 
     pretrained: str
@@ -65,6 +70,17 @@ class ModelSpec:
     calibration_samples: int = 10
     calibration_len: int = 64
     prune_seed: int = 0
+    shots: int = AdaptSpec.shots
+    lora_r: int = AdaptSpec.r
+    lora_alpha: float = AdaptSpec.alpha
+    lora_dropout: float = AdaptSpec.dropout
+    lora_lr: float = AdaptSpec.learning_rate
+    epochs: int = AdaptSpec.epochs
+    train_batch_size: int = AdaptSpec.batch_size
+    grad_accum: int = AdaptSpec.grad_accum
+    warmup_ratio: float = AdaptSpec.warmup_ratio
+    adapt_max_len: int = AdaptSpec.max_len
+    adapt_seed: int = AdaptSpec.seed
 
     def __post_init__(self) -> None:
         from tailored_harness.backends import BACKENDS
@@ -88,6 +104,7 @@ class ModelSpec:
         if not isinstance(self.trust_remote_code, bool):
             raise TailoredError(f"trust_remote_code={self.trust_remote_code!r} must be True or False")
         self.prune_spec()  # validates the pruning fields
+        self.adapt_spec()  # and the adaptation fields
 
     def prune_spec(self):
         """The :class:`PruneSpec` these ``model_args`` ask for, or ``None`` when ``prune_ratio`` is 0."""
@@ -97,6 +114,14 @@ class ModelSpec:
                          importance=self.importance, calibration=self.calibration, samples=self.calibration_samples,
                          seq_len=self.calibration_len, seed=self.prune_seed)
         return spec if spec.ratio > 0 else None
+
+    def adapt_spec(self) -> AdaptSpec | None:
+        """The :class:`AdaptSpec` these ``model_args`` ask for, or ``None`` when ``shots`` is 0."""
+        spec = AdaptSpec(shots=self.shots, r=self.lora_r, alpha=self.lora_alpha, dropout=self.lora_dropout,
+                         learning_rate=self.lora_lr, epochs=self.epochs, batch_size=self.train_batch_size,
+                         grad_accum=self.grad_accum, warmup_ratio=self.warmup_ratio, max_len=self.adapt_max_len,
+                         seed=self.adapt_seed)
+        return spec if spec.shots > 0 else None
 
     def _check_batch_size(self) -> None:
         value = self.batch_size

@@ -70,11 +70,14 @@ def test_demo_task_end_to_end_writes_tailored_metadata(tiny_model_dir, tmp_path)
     assert config["model"] == "tailored"
     assert config["tailored"]["spec"]["pretrained"] == str(tiny_model_dir)
     assert config["tailored"]["backend"] == "hf"
+    adapter = config["tailored"]["adapters"]["synth_boolq"]  # shots=50 by default: the task got its adapter
+    assert adapter["shots"] == 50 and adapter["split"] == "train" and not adapter["reused"]
 
 
 def test_stock_tasks_with_tailored_and_dummy(tiny_model_dir, hub_dir):
     result = run_cli(
-        ["lm_eval", "--model", "tailored", "--model_args", f"pretrained={tiny_model_dir}", "--tasks", "boolq,piqa", "--limit", "50"],
+        ["lm_eval", "--model", "tailored", "--model_args", f"pretrained={tiny_model_dir},shots=0", "--tasks", "boolq,piqa",
+         "--limit", "50"],
         cwd=hub_dir,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -53,7 +53,7 @@ def test_route_by_task_rejects_short_answers():
 
 @pytest.fixture(scope="module")
 def tailored(tiny_model_dir):
-    return TailoredLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32")
+    return TailoredLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", shots=0)
 
 
 @pytest.fixture(scope="module")

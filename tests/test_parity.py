@@ -13,7 +13,7 @@ def _evaluate(model: str, model_dir, task_manager, batch_size):
 
     return lm_eval.simple_evaluate(
         model=model,
-        model_args=f"pretrained={model_dir},dtype=float32",
+        model_args=f"pretrained={model_dir},dtype=float32" + (",shots=0" if model == "tailored" else ""),
         tasks=TASKS,
         limit=LIMIT,
         device="cpu",

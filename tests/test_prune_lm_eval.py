@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_prune_ratio_in_model_args_prunes_caches_and_reports(tiny_model_dir, tmp_path):
-    args = ["lm_eval", "--model", "tailored", "--model_args", f"pretrained={tiny_model_dir},prune_ratio=0.5,calibration_samples=4",
+    args = ["lm_eval", "--model", "tailored", "--model_args", f"pretrained={tiny_model_dir},prune_ratio=0.5,calibration_samples=4,shots=0",
             "--tasks", "synth_boolq,synth_piqa", "--limit", "10", "--output_path", str(tmp_path / "out")]
     first = run_cli(args)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -57,7 +57,7 @@ def test_prune_on_real_boolq_piqa_with_llama2_tokenizer(hub_dir, shared_dir, tmp
     model = tmp_path / "tiny-llama2tok"
     built = run_cli(["tailored", "tiny-model", "--out", str(model), "--tokenizer", str(shared_dir / "models" / "llama2-tokenizer")])
     assert built.returncode == 0, built.stderr[-2000:]
-    result = run_cli(["lm_eval", "--model", "tailored", "--model_args", f"pretrained={model},prune_ratio=0.2",
+    result = run_cli(["lm_eval", "--model", "tailored", "--model_args", f"pretrained={model},prune_ratio=0.2,shots=0",
                       "--tasks", "boolq,piqa", "--limit", "20", "--output_path", str(tmp_path / "out")], cwd=hub_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "pruned param_first ratio=0.2" in result.stderr

@@ -11,6 +11,7 @@ from tailored_harness.errors import TailoredError
 from tailored_harness.prune import PruneSpec, prune_model
 from tailored_harness.prune.plan import select
 from tailored_harness.prune.spec import kept_units, selected_layers
+from tailored_harness.task_format import scored_pair
 
 
 @pytest.mark.parametrize(
@@ -125,6 +126,10 @@ class _FakeTask:
     def doc_to_choice(self, doc):
         return ["no", "yes"]
 
+    def fewshot_context(self, doc, num_fewshot, gen_prefix=None):
+        assert num_fewshot == 0 and gen_prefix is None
+        return self.doc_to_text(doc)
+
 
 def _fake_docs(n):
     return [{"passage": " ".join(f"word{j}" for j in range(i % 7 + 3)), "question": f"is {i} even", "label": 1 - i % 2}
@@ -141,7 +146,7 @@ def test_task_calibration_scores_only_the_gold_continuation():
     spec = PruneSpec(samples=6, seq_len=64)
     batch = calibration.calibration_batch(spec, tokenizer, {"fake": task})
     assert batch.input_ids.shape[0] == 6 and batch.labels.shape == batch.input_ids.shape
-    chosen = random.Random(spec.seed).sample([calibration.example_pair(task, d) for d in docs], 6)
+    chosen = random.Random(spec.seed).sample([scored_pair(task, d) for d in docs], 6)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     for ids, labels, (context, continuation) in zip(batch.input_ids, batch.labels, chosen):
         scored = labels != calibration.IGNORE

@@ -63,6 +63,16 @@ def test_seeded_configurations_are_summarised_over_seeds():
     assert "p20_random" in table and "0.7000" in table and "0.5000 - 0.9000" in table
 
 
+def test_recovery_is_the_mean_percentage_of_dense_over_accuracy_tasks():
+    rows = report.relative_to([_row("a", 0.8), _row("b", 0.5), _row("q", 0.9, metric="exact_match"),
+                               _row("a", 0.6, configuration="p20"), _row("b", 0.5, configuration="p20"),
+                               _row("q", 0.1, configuration="p20", metric="exact_match")])
+    (summary,) = report.recovery(rows)
+    assert summary == {"configuration": "p20", "metric": "acc", "mean_pct_of_dense": 87.5, "tasks": 2}
+    table = report.format_recovery([summary], {"p20": 95.68})
+    assert "87.50%" in table and "95.68%" in table
+
+
 def test_check_flags_only_drops_beyond_the_allowance():
     spec = report.CheckSpec(z=2.0, floor=0.02)
     baseline = [_row("a", 0.90, 0.01), _row("b", 0.90, 0.0), _row("c", 0.90, 0.03), _row("gone", 0.5)]

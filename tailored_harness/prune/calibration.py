@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from tailored_harness.errors import TailoredError
 from tailored_harness.prune.spec import TASKS_SOURCE, PruneSpec
+from tailored_harness.task_format import encode_pair, scored_pair
 
 if TYPE_CHECKING:
     import torch
@@ -79,18 +80,6 @@ def file_documents(path: str | Path) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def example_pair(task, doc: dict[str, Any]) -> tuple[str, str]:
-    """One document as the task scores it: ``(context, target delimiter + gold continuation)``."""
-    context = task.doc_to_text(doc)
-    target = task.doc_to_target(doc)
-    if task.OUTPUT_TYPE == "multiple_choice":
-        choices = task.doc_to_choice(doc)
-        target = choices[target] if isinstance(target, int) else target
-    elif isinstance(target, list):
-        target = target[0]
-    return context, f"{task.config.target_delimiter}{target}"
-
-
 def task_documents(tasks: dict[str, Any]) -> list[tuple[str, str]]:
     """Training documents of every task in ``tasks`` (name -> lm-eval Task) as ``(context, continuation)``."""
     docs = []
@@ -98,7 +87,7 @@ def task_documents(tasks: dict[str, Any]) -> list[tuple[str, str]]:
         if not task.has_training_docs():
             raise TailoredError(f"calibration=tasks: task {name!r} has no training split to calibrate on; "
                                 f"name a calibration file instead (calibration=path/to/file.jsonl)")
-        docs += [example_pair(task, doc) for doc in task.training_docs()]
+        docs += [scored_pair(task, doc) for doc in task.training_docs()]
     return docs
 
 
@@ -126,21 +115,6 @@ def pack(documents: Iterable[str], tokenizer, spec: PruneSpec, source: str) -> B
     return Batch(ids, ids.clone())
 
 
-def _encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], int]:
-    """Token ids of ``[<s>] context continuation`` and where the continuation starts.
-
-    As lm-eval does, the pair is encoded whole and the context's own encoding length marks the
-    split, so the tokens are those the model is scored on.
-    """
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
-    start = len(tokenizer(context, add_special_tokens=False)["input_ids"])
-    if start >= len(whole):
-        raise TailoredError(f"calibration=tasks: the continuation {continuation!r} of a training document "
-                            f"encodes to no token, so there is nothing to score")
-    return bos + whole, len(bos) + start
-
-
 def examples(pairs: list[tuple[str, str]], tokenizer, spec: PruneSpec, source: str) -> Batch:
     """``spec.samples`` documents drawn with the seed, each a sample whose labels are its continuation."""
     import torch
@@ -151,7 +125,7 @@ def examples(pairs: list[tuple[str, str]], tokenizer, spec: PruneSpec, source: s
     chosen = random.Random(spec.seed).sample(pairs, spec.samples)
     rows = []
     for context, continuation in chosen:
-        ids, start = _encode_pair(tokenizer, context, continuation)
+        ids, start = encode_pair(tokenizer, context, continuation)
         cut = max(0, len(ids) - spec.seq_len)  # left truncation keeps the continuation
         rows.append((ids[cut:], max(0, start - cut)))
     width = max(len(ids) for ids, _ in rows)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tailored_harness.errors import TailoredError
-from tailored_harness.paths import atomic_dir, cache_dir, write_text_atomic
+from tailored_harness.paths import atomic_dir, cache_dir, is_finished, read_json, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -77,21 +77,12 @@ def pruned_dir(key: str) -> Path:
 
 
 def read_report(folder: str | Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((Path(folder) / REPORT_FILE).read_text())
-    except (OSError, ValueError):
-        return None
+    return read_json(Path(folder) / REPORT_FILE)
 
 
 def is_complete(folder: str | Path, key: str) -> bool:
     """True when ``folder`` holds a finished checkpoint of fingerprint ``key``."""
-    folder = Path(folder)
-    report = read_report(folder)
-    if report is None or report.get("fingerprint") != key:
-        if folder.exists():
-            logger.warning("ignoring incomplete or foreign pruned checkpoint at %s (it will be rebuilt)", folder)
-        return False
-    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+    return is_finished(folder, REPORT_FILE, key, ("config.json", "*.safetensors"), "pruned checkpoint")
 
 
 def save(model, tokenizer, folder: str | Path, report: dict[str, Any]) -> Path:

@@ -1,0 +1,121 @@
+"""Adaptation end to end: for each task find or train its adapter, then load them all for scoring.
+
+:func:`adapt_tasks` is the lm-eval path (and ``tailored adapt``'s): the model already in memory is
+wrapped with a fresh LoRA adapter per task, trained, saved to the cache and unwrapped again, so one
+copy of the weights serves every task. :func:`load_adapters` then puts every task's saved adapter
+into one PEFT model; scoring switches between them by name. What is scored is what was saved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from tailored_harness.adapt import shots as shots_mod
+from tailored_harness.adapt import store
+from tailored_harness.adapt.spec import AdaptSpec
+from tailored_harness.errors import TailoredError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Adapter:
+    """One task's adapter: its folder, whether it came from the cache, and its ``adaptation.json``."""
+
+    task: str
+    folder: Path
+    reused: bool
+    report: dict[str, Any]
+
+
+def model_identity(pretrained: str, revision: str = "main") -> dict[str, Any]:
+    """What the adapters are trained on: a pruned checkpoint by its pruning fingerprint (the same
+    whether lm-eval or ``tailored prune`` wrote it), any other model by content (or hub id)."""
+    from tailored_harness.prune import checkpoint
+
+    report = checkpoint.read_report(pretrained) if Path(pretrained).expanduser().is_dir() else None
+    if report and report.get("fingerprint"):
+        return {"pruned": report["fingerprint"]}
+    return {"base": checkpoint.base_identity(pretrained, revision)}
+
+
+def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identity: dict[str, Any],
+               progress: bool = True) -> tuple[Any, Adapter]:
+    """Find or train ``name``'s adapter; returns ``(model, adapter)`` with ``model`` free of LoRA layers.
+
+    The adapter trains on the zero-shot format. With ``--num_fewshot k`` lm-eval scores k
+    demonstrations before each document; writing the shots that way would draw demonstrations
+    through the task's own few-shot sampler, whose seeded state also picks the evaluated
+    documents' demonstrations, so training would change what lm-eval scores. A warning says so.
+    """
+    from tailored_harness.adapt import train
+
+    if getattr(task.config, "num_fewshot", None):
+        logger.warning("task %s is scored with num_fewshot=%s; its adapter is trained on the zero-shot format "
+                       "(see the README, 'Adaptation')", name, task.config.num_fewshot)
+    split, indices, pairs = shots_mod.examples(task, name, spec.shots, spec.seed)
+    if len(pairs) < spec.shots:
+        logger.warning("task %s: its %s split has only %d documents; training on all of them, not shots=%d",
+                       name, split, len(pairs), spec.shots)
+    precision = train.precision(model)
+    key = store.fingerprint(model_identity, name, store.task_config_hash(task), store.examples_digest(pairs),
+                            {**spec.to_dict(), "precision": precision})
+    folder = store.adapter_dir(key)
+    if store.is_complete(folder, key):
+        logger.info("reusing cached adapter for %s: %s", name, folder)
+        return model, Adapter(name, folder, True, store.read_report(folder))
+    logger.info("training adapter for %s on %d shots of its %s split", name, len(pairs), split)
+    started = time.monotonic()
+    peft_model, losses = train.train_adapter(model, tokenizer, pairs, spec, desc=f"adapting {name}", progress=progress)
+    report = {"fingerprint": key, "task": name, "split": split, "documents": indices, "spec": spec.to_dict(),
+              "precision": precision, "model": model_identity, "task_config_sha256": store.task_config_hash(task), "losses": losses,
+              "seconds": round(time.monotonic() - started, 2)}
+    store.save(peft_model, folder, report)
+    logger.info("trained adapter for %s in %.1f s (loss %.4f -> %.4f): %s", name, report["seconds"],
+                losses[0], losses[-1], folder)
+    return peft_model.unload(), Adapter(name, folder, False, report)
+
+
+def adapt_tasks(model, tokenizer, tasks: dict[str, Any] | None, spec: AdaptSpec, model_identity: dict[str, Any],
+                progress: bool = True) -> tuple[Any, dict[str, Adapter]]:
+    """Every trainable task's adapter (cached or trained now); returns ``(model, {task: Adapter})``.
+
+    Tasks whose requests have no answer to train on (``loglikelihood_rolling``) are scored without
+    an adapter, with a warning. A task without a usable training split is an error.
+    """
+    if not tasks:
+        raise TailoredError(f"shots={spec.shots} needs the run's tasks (run through lm_eval or "
+                            f"simple_evaluate), or set shots=0 for no adaptation")
+    adapters = {}
+    for name, task in sorted(tasks.items()):
+        if task.OUTPUT_TYPE == "loglikelihood_rolling":
+            logger.warning("task %s scores whole documents (loglikelihood_rolling): no answer to train on, "
+                           "so it is scored without an adapter", name)
+            continue
+        model, adapters[name] = adapt_task(model, tokenizer, task, name, spec, model_identity, progress=progress)
+    return model, adapters
+
+
+def adapter_names(tasks: list[str]) -> dict[str, str]:
+    """A PEFT adapter name per task: module keys cannot hold dots, and names must stay unique."""
+    return {task: f"t{i}_{re.sub(r'[^0-9A-Za-z_]', '_', task)}" for i, task in enumerate(sorted(tasks))}
+
+
+def load_adapters(model, adapters: dict[str, Adapter]):
+    """One PEFT model over ``model`` holding every task's saved adapter; returns ``(peft_model, names)``."""
+    from peft import PeftModel
+
+    names = adapter_names(list(adapters))
+    peft_model = None
+    for task, adapter in sorted(adapters.items()):
+        if peft_model is None:
+            peft_model = PeftModel.from_pretrained(model, str(adapter.folder), adapter_name=names[task])
+        else:
+            peft_model.load_adapter(str(adapter.folder), adapter_name=names[task])
+    peft_model.eval()
+    return peft_model, names

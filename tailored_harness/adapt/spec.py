@@ -1,0 +1,91 @@
+"""``AdaptSpec``: everything that decides a task's few-shot LoRA adapter, validated in one place.
+
+Pure: no torch, no file system. The fields are ``model_args`` of ``--model tailored`` and options
+of ``tailored adapt``. LoRA defaults follow Tailored-LLaMA (r=8, alpha=16, all seven projections,
+dropout 0.05, learning rate 1e-4, cosine schedule with warmup); ``epochs`` was measured on the
+reference model (``benchmarks/adapt_epochs.py``, see the README): with 50 shots and the default
+learning rate, fewer epochs leave the adapter close to its zero start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from tailored_harness.errors import TailoredError
+
+#: LLaMA's seven linear projections per decoder layer, the LoRA targets of Tailored-LLaMA.
+PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclasses.dataclass(frozen=True)
+class AdaptSpec:
+    """How one task's adapter is trained.
+
+    Attributes:
+        shots: training documents per task (0: no adaptation), drawn with ``seed`` from the task's
+            training split, stratified by gold choice for multiple-choice tasks.
+        r, alpha, dropout: LoRA rank, scaling numerator (scale = alpha / r) and dropout.
+        targets: projection names that get LoRA weights.
+        learning_rate: AdamW peak learning rate; the schedule warms up linearly over
+            ``warmup_ratio`` of the optimizer steps, then follows a cosine to zero.
+        epochs: passes over the shots.
+        batch_size: examples per forward pass; ``grad_accum`` passes make one optimizer step.
+        max_len: tokens per example; longer contexts are cut from the left (the answer is kept).
+        weight_decay: AdamW weight decay on the LoRA weights.
+        seed: seeds the shot draw, the LoRA initialisation, dropout and the example order.
+    """
+
+    shots: int = 50
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.05
+    targets: tuple[str, ...] = PROJECTIONS
+    learning_rate: float = 1e-4
+    epochs: int = 20
+    batch_size: int = 4
+    grad_accum: int = 2
+    warmup_ratio: float = 0.1
+    max_len: int = 512
+    weight_decay: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "targets", tuple(self.targets))
+        if not _int(self.shots) or self.shots < 0:
+            raise TailoredError(f"shots={self.shots!r} must be a non-negative integer (0: no adaptation)")
+        for name, label in (("r", "lora_r"), ("epochs", "epochs"), ("batch_size", "train_batch_size"),
+                            ("grad_accum", "grad_accum"), ("max_len", "adapt_max_len")):
+            value = getattr(self, name)
+            if not _int(value) or value < 1:
+                raise TailoredError(f"{label}={value!r} must be a positive integer")
+        if not _number(self.alpha) or self.alpha <= 0:
+            raise TailoredError(f"lora_alpha={self.alpha!r} must be a positive number")
+        if not _number(self.learning_rate) or not 0 < self.learning_rate < 1:
+            raise TailoredError(f"lora_lr={self.learning_rate!r} must be a number in (0, 1), e.g. 1e-4")
+        for value, label in ((self.dropout, "lora_dropout"), (self.warmup_ratio, "warmup_ratio")):
+            if not _number(value) or not 0 <= value < 1:
+                raise TailoredError(f"{label}={value!r} must be a number in [0, 1)")
+        if not _number(self.weight_decay) or self.weight_decay < 0:
+            raise TailoredError(f"weight_decay={self.weight_decay!r} must be a non-negative number")
+        unknown = sorted(set(self.targets) - set(PROJECTIONS))
+        if not self.targets or unknown:
+            raise TailoredError(f"lora targets {unknown or 'none'} are not projections; valid: {', '.join(PROJECTIONS)}")
+        if not _int(self.seed):
+            raise TailoredError(f"adapt_seed={self.seed!r} must be an integer")
+        for name in ("alpha", "dropout", "learning_rate", "warmup_ratio", "weight_decay"):
+            object.__setattr__(self, name, float(getattr(self, name)))  # 16 and 16.0: one fingerprint
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["targets"] = list(self.targets)
+        return out
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,152 @@
+"""Train one LoRA adapter on a task's shots: the loss covers only the gold continuation.
+
+:func:`batches` is the pure core (token ids and labels from ``(context, continuation)`` pairs);
+:func:`train_adapter` wraps the model with PEFT, trains and returns the PEFT model and the loss of
+every optimizer step. Deterministic for a seed on one machine. On CUDA the forward pass runs under
+bfloat16 autocast (LoRA weights stay float32); on the CPU everything is float32.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from typing import TYPE_CHECKING, Iterator
+
+from tailored_harness.adapt.spec import AdaptSpec
+from tailored_harness.task_format import encode_pair
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+IGNORE = -100
+
+
+def encode(tokenizer, pairs: list[tuple[str, str]], max_len: int) -> list[tuple[list[int], int]]:
+    """``(ids, continuation start)`` per pair; contexts longer than ``max_len`` lose their left part."""
+    out = []
+    for context, continuation in pairs:
+        ids, start = encode_pair(tokenizer, context, continuation)
+        cut = max(0, len(ids) - max_len)
+        out.append((ids[cut:], max(0, start - cut)))
+    return out
+
+
+def batches(encoded: list[tuple[list[int], int]], batch_size: int, pad_id: int,
+            order: list[int]) -> Iterator[tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]]:
+    """``(input_ids, attention_mask, labels)`` batches (B, T), right-padded, in ``order``.
+
+    Labels are -100 except on continuation tokens, so the loss is the continuation's negative
+    log-likelihood given the context: what the task scores.
+    """
+    import torch
+
+    for first in range(0, len(order), batch_size):
+        chosen = [encoded[i] for i in order[first:first + batch_size]]
+        width = max(len(ids) for ids, _ in chosen)
+        input_ids = torch.full((len(chosen), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(chosen), width), dtype=torch.long)
+        labels = torch.full((len(chosen), width), IGNORE, dtype=torch.long)
+        for row, (ids, start) in enumerate(chosen):
+            input_ids[row, :len(ids)] = torch.tensor(ids)
+            mask[row, :len(ids)] = 1
+            labels[row, start:len(ids)] = input_ids[row, start:len(ids)]
+        yield input_ids, mask, labels
+
+
+def learning_rate(step: int, total: int, spec: AdaptSpec) -> float:
+    """Linear warmup over ``warmup_ratio`` of the steps, then cosine decay to zero."""
+    warmup = math.ceil(spec.warmup_ratio * total)
+    if step < warmup:
+        return spec.learning_rate * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return spec.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def lora_config(spec: AdaptSpec):
+    from peft import LoraConfig
+
+    return LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=list(spec.targets),
+                      bias="none", task_type="CAUSAL_LM")
+
+
+def precision(model) -> str:
+    """How training computes on ``model``: bfloat16 autocast on CUDA, the weights' dtype elsewhere."""
+    param = next(model.parameters())
+    return "cuda:bfloat16-autocast" if param.device.type == "cuda" else f"{param.device.type}:{str(param.dtype).removeprefix('torch.')}"
+
+
+def optimizer_steps(examples: int, spec: AdaptSpec) -> int:
+    per_epoch = math.ceil(math.ceil(examples / spec.batch_size) / spec.grad_accum)
+    return per_epoch * spec.epochs
+
+
+def train_adapter(model, tokenizer, pairs: list[tuple[str, str]], spec: AdaptSpec, desc: str = "adapting",
+                  progress: bool = True):
+    """Wrap ``model`` with a fresh LoRA adapter (named ``default``), train it on ``pairs``.
+
+    Returns ``(peft_model, losses)``: ``losses`` has the mean continuation loss of every optimizer
+    step. ``peft_model.unload()`` gives ``model`` back without LoRA layers.
+    """
+    import torch
+    from peft import get_peft_model
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(spec.seed)  # LoRA A initialisation and dropout masks
+    peft_model = get_peft_model(model, lora_config(spec))
+    encoded = encode(tokenizer, pairs, spec.max_len)
+    pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)
+    total = optimizer_steps(len(encoded), spec)
+    device = next(model.parameters()).device
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    rng = random.Random(spec.seed)
+    losses: list[float] = []
+    was_training = peft_model.training
+    peft_model.train()
+    bar = tqdm(total=total, desc=desc, unit="step", disable=not progress)
+    try:
+        for _ in range(spec.epochs):
+            order = list(range(len(encoded)))
+            rng.shuffle(order)
+            micro = list(batches(encoded, spec.batch_size, pad_id, order))
+            for first in range(0, len(micro), spec.grad_accum):
+                group = micro[first:first + spec.grad_accum]
+                tokens = sum(int((labels != IGNORE).sum()) for _, _, labels in group)
+                step_loss = 0.0
+                for input_ids, mask, labels in group:
+                    with autocast:
+                        logits = peft_model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
+                    loss = _continuation_loss(logits, labels.to(device)) / tokens
+                    loss.backward()
+                    step_loss += loss.item()
+                for group_ in optimizer.param_groups:
+                    group_["lr"] = learning_rate(len(losses), total, spec)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                losses.append(step_loss)
+                bar.update()
+                bar.set_postfix(loss=f"{step_loss:.4f}")
+    finally:
+        bar.close()
+        peft_model.train(was_training)
+    peft_model.eval()
+    return peft_model, losses
+
+
+def _continuation_loss(logits, labels) -> "torch.Tensor":
+    """Summed next-token cross-entropy over labelled positions (divided by the step's token count by the caller).
+
+    ``logits``: (B, T, vocab); ``labels``: (B, T). Summing and dividing by the tokens of the whole
+    accumulated step makes the step's gradient that of the mean over all its continuation tokens,
+    whatever the split into micro-batches.
+    """
+    import torch
+
+    shifted = logits[:, :-1].float()
+    target = labels[:, 1:]
+    return torch.nn.functional.cross_entropy(shifted.reshape(-1, shifted.shape[-1]), target.reshape(-1),
+                                             ignore_index=IGNORE, reduction="sum")

@@ -1,0 +1,79 @@
+"""A task document written exactly as lm-eval scores it: ``(context, continuation)``.
+
+Pruning calibration (``calibration=tasks``) and few-shot adaptation both train or measure on the
+scored text, so both read it here, from the task object itself: the context is the task's own
+zero-shot ``fewshot_context`` (description, prompt, generation prefix), and the continuation is
+what ``construct_requests`` would score for the gold answer (target delimiter plus gold choice for
+multiple choice, plus the first target for generation). Light module: no torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tailored_harness.errors import TailoredError
+
+SUPPORTED = ("multiple_choice", "generate_until", "loglikelihood")
+
+
+def _gold_index(task, doc: dict[str, Any], choices: list[str]) -> int:
+    """The gold choice of a multiple-choice document, as lm-eval's ``process_results`` reads it."""
+    gold = task.doc_to_target(doc)
+    if isinstance(gold, list):
+        gold = gold[0]
+    if isinstance(gold, str):
+        gold = choices.index(gold) if gold in choices else int(gold)
+    return int(gold)
+
+
+def gold_label(task, doc: dict[str, Any]) -> int | None:
+    """The gold choice index of a multiple-choice document (for stratified sampling); ``None`` otherwise."""
+    if task.OUTPUT_TYPE != "multiple_choice" or getattr(task, "multiple_input", 0):
+        return None
+    return _gold_index(task, doc, task.doc_to_choice(doc))
+
+
+def scored_pair(task, doc: dict[str, Any]) -> tuple[str, str]:
+    """``(context, continuation)`` of ``doc`` with its gold answer, as the task scores it zero-shot.
+
+    Raises a :class:`TailoredError` for output types without a context/continuation split
+    (``loglikelihood_rolling``) and for multiple-input tasks (one context per choice).
+    """
+    kind = task.OUTPUT_TYPE
+    name = getattr(task, "task_name", None) or getattr(getattr(task, "config", None), "task", None) or type(task).__name__
+    if kind not in SUPPORTED:
+        raise TailoredError(f"task {name!r} has output_type {kind!r}; training on scored examples supports "
+                            f"{', '.join(SUPPORTED)}")
+    if getattr(task, "multiple_input", 0):
+        raise TailoredError(f"task {name!r} puts its choices in the context (multiple inputs); "
+                            f"that format is not supported for training yet")
+    prefix = task.doc_to_prefix(doc) if hasattr(task, "doc_to_prefix") else None
+    context = task.fewshot_context(doc, num_fewshot=0, gen_prefix=prefix)
+    delimiter = task.config.target_delimiter
+    if kind == "multiple_choice":
+        choices = task.doc_to_choice(doc)
+        return context, f"{delimiter}{choices[_gold_index(task, doc, choices)]}"
+    target = task.doc_to_target(doc)
+    if kind == "loglikelihood":
+        return context, str(target)
+    if isinstance(target, list):
+        target = target[0]
+    return context, f"{delimiter}{target}"
+
+
+def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], int]:
+    """Token ids of ``context + continuation`` and where the continuation starts, as ``HFLM`` scores them.
+
+    Like lm-eval: trailing spaces of the context move to the continuation, the pair is encoded
+    whole with the tokenizer's own special tokens (``<s>`` for LLaMA), and the context's own
+    encoding length marks the split.
+    """
+    spaces = len(context) - len(context.rstrip())
+    if spaces:
+        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    whole = tokenizer(context + continuation)["input_ids"]
+    start = len(tokenizer(context)["input_ids"])
+    if start >= len(whole):
+        raise TailoredError(f"the continuation {continuation!r} of a training document "
+                            f"encodes to no token, so there is nothing to score")
+    return whole, start
