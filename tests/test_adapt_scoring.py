@@ -192,3 +192,30 @@ def test_tailored_adapt_writes_the_adapters_lm_eval_then_reuses(tiny_model_dir):
     assert f"reusing cached adapter for synth_boolq: {folder}" in scored.stderr
     refused = run_cli(["tailored", "adapt", "--model", str(tiny_model_dir), "--tasks", "synth_boolq", "--shots", "0"])
     assert refused.returncode == 2 and "--shots 0 trains nothing" in refused.stderr
+
+
+def test_training_is_deterministic_for_a_seed(tiny_model_dir, task_manager):
+    """Two trainings with one seed give bit-identical LoRA weights; another seed gives others."""
+    from lm_eval.tasks import get_task_dict
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tailored_harness.adapt import shots
+    from tailored_harness.adapt.spec import AdaptSpec
+    from tailored_harness.adapt.train import train_adapter
+
+    task = get_task_dict(["synth_piqa"], task_manager)["synth_piqa"]
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+
+    def lora_weights(seed):
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+        spec = AdaptSpec(shots=6, epochs=2, learning_rate=0.01, seed=seed)
+        _, _, pairs = shots.examples(task, "synth_piqa", spec.shots, spec.seed)
+        peft_model, losses = train_adapter(model, tokenizer, pairs, spec, progress=False)
+        return {n: p.detach().clone() for n, p in peft_model.named_parameters() if "lora_" in n}, losses
+
+    first, first_losses = lora_weights(1)
+    again, again_losses = lora_weights(1)
+    other, _ = lora_weights(2)
+    assert first.keys() == again.keys() and len(first) == 2 * 7 * 2  # A and B, 7 projections, 2 layers
+    assert all(torch.equal(first[n], again[n]) for n in first) and first_losses == again_losses
+    assert not all(torch.equal(first[n], other[n]) for n in first)
