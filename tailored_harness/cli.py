@@ -180,9 +180,7 @@ def _adapt(args: argparse.Namespace) -> int:
     from tailored_harness.adapt import AdaptSpec, pipeline
     from tailored_harness.backends import check_model_source, resolve_device
 
-    spec = AdaptSpec(shots=args.shots, r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout,
-                     learning_rate=args.lora_lr, epochs=args.epochs, batch_size=args.train_batch_size,
-                     grad_accum=args.grad_accum, warmup_ratio=args.warmup_ratio, max_len=args.max_len, seed=args.seed)
+    spec = AdaptSpec.from_args(vars(args))
     if spec.shots == 0:
         raise TailoredError("--shots 0 trains nothing; give the number of training documents per task, e.g. --shots 50")
     pretrained = check_model_source(args.model)
@@ -215,8 +213,10 @@ def _adapt_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-batch-size", type=int, default=d.batch_size, help="examples per pass (default: %(default)s)")
     p.add_argument("--grad-accum", type=int, default=d.grad_accum, help="passes per optimizer step (default: %(default)s)")
     p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio, help="warmup share of the steps (default: %(default)s)")
-    p.add_argument("--max-len", type=int, default=d.max_len, help="tokens per example (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=d.seed, help="shot draw, LoRA init, dropout, order (default: %(default)s)")
+    p.add_argument("--max-len", dest="adapt_max_len", type=int, default=d.max_len,
+                   help="tokens per example (default: %(default)s)")
+    p.add_argument("--seed", dest="adapt_seed", type=int, default=d.seed,
+                   help="shot draw, LoRA init, dropout, order (default: %(default)s)")
     _loading_arguments(p, "training")
 
 

@@ -117,10 +117,7 @@ class ModelSpec:
 
     def adapt_spec(self) -> AdaptSpec | None:
         """The :class:`AdaptSpec` these ``model_args`` ask for, or ``None`` when ``shots`` is 0."""
-        spec = AdaptSpec(shots=self.shots, r=self.lora_r, alpha=self.lora_alpha, dropout=self.lora_dropout,
-                         learning_rate=self.lora_lr, epochs=self.epochs, batch_size=self.train_batch_size,
-                         grad_accum=self.grad_accum, warmup_ratio=self.warmup_ratio, max_len=self.adapt_max_len,
-                         seed=self.adapt_seed)
+        spec = AdaptSpec.from_args(self.to_dict())
         return spec if spec.shots > 0 else None
 
     def _check_batch_size(self) -> None:

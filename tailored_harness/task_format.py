@@ -4,7 +4,8 @@ Pruning calibration (``calibration=tasks``) and few-shot adaptation both train o
 scored text, so both read it here, from the task object itself: the context is the task's own
 zero-shot ``fewshot_context`` (description, prompt, generation prefix), and the continuation is
 what ``construct_requests`` would score for the gold answer (target delimiter plus gold choice for
-multiple choice, plus the first target for generation). Light module: no torch.
+multiple choice, plus the first target for generation). Both also tokenise and pad such pairs the
+same way (:func:`encode_pair`, :func:`right_padded`). Light module: torch only inside the padder.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from tailored_harness.errors import TailoredError
 
 SUPPORTED = ("multiple_choice", "generate_until", "loglikelihood")
+IGNORE = -100  # label of a position that takes no loss (the convention of transformers and torch)
 
 
 def _gold_index(task, doc: dict[str, Any], choices: list[str]) -> int:
@@ -61,12 +63,13 @@ def scored_pair(task, doc: dict[str, Any]) -> tuple[str, str]:
     return context, f"{delimiter}{target}"
 
 
-def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], int]:
+def encode_pair(tokenizer, context: str, continuation: str, max_len: int | None = None) -> tuple[list[int], int]:
     """Token ids of ``context + continuation`` and where the continuation starts, as ``HFLM`` scores them.
 
     Like lm-eval: trailing spaces of the context move to the continuation, the pair is encoded
     whole with the tokenizer's own special tokens (``<s>`` for LLaMA), and the context's own
-    encoding length marks the split.
+    encoding length marks the split. With ``max_len``, a longer pair loses tokens from the left
+    (as lm-eval cuts contexts at the model's length), so the continuation is kept.
     """
     spaces = len(context) - len(context.rstrip())
     if spaces:
@@ -76,4 +79,30 @@ def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], 
     if start >= len(whole):
         raise TailoredError(f"the continuation {continuation!r} of a training document "
                             f"encodes to no token, so there is nothing to score")
-    return whole, start
+    cut = max(0, len(whole) - max_len) if max_len else 0
+    return whole[cut:], max(0, start - cut)
+
+
+def pad_id(tokenizer) -> int:
+    """The id that fills right padding: the tokenizer's pad token, else its EOS, else 0."""
+    return next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
+
+
+def right_padded(rows: list[tuple[list[int], int]], pad: int):
+    """``(ids, continuation start)`` rows -> ``(input_ids, attention_mask, labels)``, each (B, T).
+
+    Rows are right-padded to the longest; ``labels`` is :data:`IGNORE` except on continuation
+    tokens, so a loss over it is the continuation's negative log-likelihood given the context.
+    Under causal attention no real token sees the padding, which is never a label.
+    """
+    import torch
+
+    width = max(len(ids) for ids, _ in rows)
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    for row, (ids, start) in enumerate(rows):
+        input_ids[row, :len(ids)] = torch.tensor(ids)
+        mask[row, :len(ids)] = 1
+        labels[row, start:len(ids)] = input_ids[row, start:len(ids)]
+    return input_ids, mask, labels

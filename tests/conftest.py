@@ -61,6 +61,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def llama2_tiny_dir(shared_dir: Path, tmp_path_factory) -> Path:
+    """A tiny random LLaMA with the real LLaMA-2 tokenizer from ../shared, built by ``tailored tiny-model``."""
+    model = tmp_path_factory.mktemp("models") / "tiny-llama2tok"
+    built = run_cli(["tailored", "tiny-model", "--out", str(model), "--tokenizer", str(shared_dir / "models" / "llama2-tokenizer")])
+    assert built.returncode == 0, built.stderr[-2000:]
+    return model
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory) -> Path:
     """Every test (and every subprocess it starts) caches under one fresh folder, never ~/.cache."""

@@ -32,7 +32,8 @@ def calibration(samples: int = 4, length: int = 12, seed: int = 1) -> torch.Tens
 def calibration_batch(samples: int = 4, length: int = 12, seed: int = 1):
     """A calibration batch shaped like ``calibration=tasks``: each sample takes its loss only on a
     tail of a different length (its "continuation"), the rest is context; the last sample is padded."""
-    from tailored_harness.prune.calibration import IGNORE, Batch
+    from tailored_harness.prune.calibration import Batch
+    from tailored_harness.task_format import IGNORE
 
     ids = calibration(samples, length, seed)
     labels = ids.clone()

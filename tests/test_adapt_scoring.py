@@ -161,13 +161,11 @@ def test_shots_without_the_runs_tasks_is_a_clear_error(tiny_model_dir):
         lm._prepare()
 
 
-def test_prune_and_adapt_real_boolq_piqa_offline_with_llama2_tokenizer(hub_dir, shared_dir, tmp_path):
+def test_prune_and_adapt_real_boolq_piqa_offline_with_llama2_tokenizer(hub_dir, llama2_tiny_dir, tmp_path):
     """The issue's command: prune_ratio=0.5, shots=50 on ../shared's BoolQ and PIQA; two adapters,
     each task scored with its own."""
-    model = tmp_path / "tiny-llama2tok"
-    built = run_cli(["tailored", "tiny-model", "--out", str(model), "--tokenizer", str(shared_dir / "models" / "llama2-tokenizer")])
-    assert built.returncode == 0, built.stderr[-2000:]
-    result = run_cli(["lm_eval", "--model", "tailored", "--model_args", f"pretrained={model},prune_ratio=0.5,shots=50,epochs=1",
+    result = run_cli(["lm_eval", "--model", "tailored", "--model_args",
+                      f"pretrained={llama2_tiny_dir},prune_ratio=0.5,shots=50,epochs=1",
                       "--tasks", "boolq,piqa", "--limit", "20", "--output_path", str(tmp_path / "out")], cwd=hub_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "pruned param_first ratio=0.5" in result.stderr

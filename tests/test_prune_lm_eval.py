@@ -53,11 +53,8 @@ def test_tailored_prune_without_tasks_explains_the_calibration_choices(tiny_mode
     assert result.returncode == 2 and "calibration=tasks needs" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_prune_on_real_boolq_piqa_with_llama2_tokenizer(hub_dir, shared_dir, tmp_path):
-    model = tmp_path / "tiny-llama2tok"
-    built = run_cli(["tailored", "tiny-model", "--out", str(model), "--tokenizer", str(shared_dir / "models" / "llama2-tokenizer")])
-    assert built.returncode == 0, built.stderr[-2000:]
-    result = run_cli(["lm_eval", "--model", "tailored", "--model_args", f"pretrained={model},prune_ratio=0.2,shots=0",
+def test_prune_on_real_boolq_piqa_with_llama2_tokenizer(hub_dir, llama2_tiny_dir, tmp_path):
+    result = run_cli(["lm_eval", "--model", "tailored", "--model_args", f"pretrained={llama2_tiny_dir},prune_ratio=0.2,shots=0",
                       "--tasks", "boolq,piqa", "--limit", "20", "--output_path", str(tmp_path / "out")], cwd=hub_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "pruned param_first ratio=0.2" in result.stderr

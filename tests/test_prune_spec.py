@@ -11,7 +11,7 @@ from tailored_harness.errors import TailoredError
 from tailored_harness.prune import PruneSpec, prune_model
 from tailored_harness.prune.plan import select
 from tailored_harness.prune.spec import kept_units, selected_layers
-from tailored_harness.task_format import scored_pair
+from tailored_harness.task_format import IGNORE, scored_pair
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,7 @@ def test_task_calibration_scores_only_the_gold_continuation():
     chosen = random.Random(spec.seed).sample([scored_pair(task, d) for d in docs], 6)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     for ids, labels, (context, continuation) in zip(batch.input_ids, batch.labels, chosen):
-        scored = labels != calibration.IGNORE
+        scored = labels != IGNORE
         assert tokenizer.decode(ids[scored]).strip() == continuation.strip() in ("yes", "no")
         length = len(tokenizer(context + continuation, add_special_tokens=False)["input_ids"]) + 1  # + <s>
         assert ids[0] == tokenizer.bos_token_id and (ids[length:] == pad).all() and not scored[length:].any()
@@ -169,7 +169,7 @@ def test_task_calibration_cuts_long_contexts_from_the_left_and_explains_shortfal
     batch = calibration.calibration_batch(PruneSpec(samples=5, seq_len=4), tokenizer, {"fake": task})
     assert batch.input_ids.shape == (5, 4)
     assert all(tokenizer.decode(ids[-1:]).strip() in ("yes", "no") for ids in batch.input_ids)  # continuation kept
-    assert ((batch.labels != calibration.IGNORE).sum(dim=1) == 1).all()
+    assert ((batch.labels != IGNORE).sum(dim=1) == 1).all()
     with pytest.raises(TailoredError, match="has only 5 training documents; calibration_samples=6"):
         calibration.calibration_batch(PruneSpec(samples=6), tokenizer, {"fake": task})
     with pytest.raises(TailoredError, match="task 'fake' has no training split"):

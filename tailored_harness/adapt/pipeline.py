@@ -62,8 +62,8 @@ def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identit
     if len(pairs) < spec.shots:
         logger.warning("task %s: its %s split has only %d documents; training on all of them, not shots=%d",
                        name, split, len(pairs), spec.shots)
-    precision = train.precision(model)
-    key = store.fingerprint(model_identity, name, store.task_config_hash(task), store.examples_digest(pairs),
+    precision, config_hash = train.precision(model), store.task_config_hash(task)
+    key = store.fingerprint(model_identity, name, config_hash, store.examples_digest(pairs),
                             {**spec.to_dict(), "precision": precision})
     folder = store.adapter_dir(key)
     if store.is_complete(folder, key):
@@ -73,7 +73,7 @@ def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identit
     started = time.monotonic()
     peft_model, losses = train.train_adapter(model, tokenizer, pairs, spec, desc=f"adapting {name}", progress=progress)
     report = {"fingerprint": key, "task": name, "split": split, "documents": indices, "spec": spec.to_dict(),
-              "precision": precision, "model": model_identity, "task_config_sha256": store.task_config_hash(task), "losses": losses,
+              "precision": precision, "model": model_identity, "task_config_sha256": config_hash, "losses": losses,
               "seconds": round(time.monotonic() - started, 2)}
     store.save(peft_model, folder, report)
     logger.info("trained adapter for %s in %.1f s (loss %.4f -> %.4f): %s", name, report["seconds"],

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Mapping
 
 from tailored_harness.errors import TailoredError
 
 #: LLaMA's seven linear projections per decoder layer, the LoRA targets of Tailored-LLaMA.
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+#: ``model_args`` key (and ``tailored adapt`` option) -> :class:`AdaptSpec` field.
+ARGS = {"shots": "shots", "lora_r": "r", "lora_alpha": "alpha", "lora_dropout": "dropout", "lora_lr": "learning_rate",
+        "epochs": "epochs", "train_batch_size": "batch_size", "grad_accum": "grad_accum",
+        "warmup_ratio": "warmup_ratio", "adapt_max_len": "max_len", "adapt_seed": "seed"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +81,11 @@ class AdaptSpec:
             raise TailoredError(f"adapt_seed={self.seed!r} must be an integer")
         for name in ("alpha", "dropout", "learning_rate", "warmup_ratio", "weight_decay"):
             object.__setattr__(self, name, float(getattr(self, name)))  # 16 and 16.0: one fingerprint
+
+    @classmethod
+    def from_args(cls, values: Mapping[str, Any]) -> "AdaptSpec":
+        """The spec named by ``model_args``-style keys (:data:`ARGS`), e.g. ``{"lora_r": 8, ...}``."""
+        return cls(**{field: values[key] for key, field in ARGS.items()})
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

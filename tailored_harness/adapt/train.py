@@ -14,46 +14,19 @@ import random
 from typing import TYPE_CHECKING, Iterator
 
 from tailored_harness.adapt.spec import AdaptSpec
-from tailored_harness.task_format import encode_pair
+from tailored_harness.task_format import IGNORE, encode_pair, pad_id, right_padded
 
 if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger(__name__)
 
-IGNORE = -100
-
-
-def encode(tokenizer, pairs: list[tuple[str, str]], max_len: int) -> list[tuple[list[int], int]]:
-    """``(ids, continuation start)`` per pair; contexts longer than ``max_len`` lose their left part."""
-    out = []
-    for context, continuation in pairs:
-        ids, start = encode_pair(tokenizer, context, continuation)
-        cut = max(0, len(ids) - max_len)
-        out.append((ids[cut:], max(0, start - cut)))
-    return out
-
-
-def batches(encoded: list[tuple[list[int], int]], batch_size: int, pad_id: int,
+def batches(encoded: list[tuple[list[int], int]], batch_size: int, pad: int,
             order: list[int]) -> Iterator[tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]]:
-    """``(input_ids, attention_mask, labels)`` batches (B, T), right-padded, in ``order``.
-
-    Labels are -100 except on continuation tokens, so the loss is the continuation's negative
-    log-likelihood given the context: what the task scores.
-    """
-    import torch
-
+    """``(input_ids, attention_mask, labels)`` batches (B, T) of ``encoded`` rows in ``order``
+    (:func:`tailored_harness.task_format.right_padded`: labels only on continuation tokens)."""
     for first in range(0, len(order), batch_size):
-        chosen = [encoded[i] for i in order[first:first + batch_size]]
-        width = max(len(ids) for ids, _ in chosen)
-        input_ids = torch.full((len(chosen), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(chosen), width), dtype=torch.long)
-        labels = torch.full((len(chosen), width), IGNORE, dtype=torch.long)
-        for row, (ids, start) in enumerate(chosen):
-            input_ids[row, :len(ids)] = torch.tensor(ids)
-            mask[row, :len(ids)] = 1
-            labels[row, start:len(ids)] = input_ids[row, start:len(ids)]
-        yield input_ids, mask, labels
+        yield right_padded([encoded[i] for i in order[first:first + batch_size]], pad)
 
 
 def learning_rate(step: int, total: int, spec: AdaptSpec) -> float:
@@ -96,8 +69,7 @@ def train_adapter(model, tokenizer, pairs: list[tuple[str, str]], spec: AdaptSpe
 
     torch.manual_seed(spec.seed)  # LoRA A initialisation and dropout masks
     peft_model = get_peft_model(model, lora_config(spec))
-    encoded = encode(tokenizer, pairs, spec.max_len)
-    pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
+    encoded = [encode_pair(tokenizer, context, continuation, spec.max_len) for context, continuation in pairs]
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)
     total = optimizer_steps(len(encoded), spec)
@@ -112,7 +84,7 @@ def train_adapter(model, tokenizer, pairs: list[tuple[str, str]], spec: AdaptSpe
         for _ in range(spec.epochs):
             order = list(range(len(encoded)))
             rng.shuffle(order)
-            micro = list(batches(encoded, spec.batch_size, pad_id, order))
+            micro = list(batches(encoded, spec.batch_size, pad_id(tokenizer), order))
             for first in range(0, len(micro), spec.grad_accum):
                 group = micro[first:first + spec.grad_accum]
                 tokens = sum(int((labels != IGNORE).sum()) for _, _, labels in group)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from tailored_harness.errors import TailoredError
 from tailored_harness.prune.spec import TASKS_SOURCE, PruneSpec
-from tailored_harness.task_format import encode_pair, scored_pair
+from tailored_harness.task_format import encode_pair, pad_id, right_padded, scored_pair
 
 if TYPE_CHECKING:
     import torch
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SEPARATOR = "\n\n"
-IGNORE = -100  # label of a position that takes no loss (the convention of transformers and torch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,24 +116,12 @@ def pack(documents: Iterable[str], tokenizer, spec: PruneSpec, source: str) -> B
 
 def examples(pairs: list[tuple[str, str]], tokenizer, spec: PruneSpec, source: str) -> Batch:
     """``spec.samples`` documents drawn with the seed, each a sample whose labels are its continuation."""
-    import torch
-
     if len(pairs) < spec.samples:
         raise TailoredError(f"calibration={source!r} has only {len(pairs)} training documents; "
                             f"calibration_samples={spec.samples} needs that many: lower calibration_samples")
     chosen = random.Random(spec.seed).sample(pairs, spec.samples)
-    rows = []
-    for context, continuation in chosen:
-        ids, start = encode_pair(tokenizer, context, continuation)
-        cut = max(0, len(ids) - spec.seq_len)  # left truncation keeps the continuation
-        rows.append((ids[cut:], max(0, start - cut)))
-    width = max(len(ids) for ids, _ in rows)
-    pad = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
-    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-    for i, (ids, start) in enumerate(rows):
-        input_ids[i, :len(ids)] = torch.tensor(ids)
-        labels[i, start:len(ids)] = input_ids[i, start:len(ids)]
+    rows = [encode_pair(tokenizer, context, continuation, spec.seq_len) for context, continuation in chosen]
+    input_ids, _, labels = right_padded(rows, pad_id(tokenizer))
     return Batch(input_ids, labels)
 
 

@@ -32,6 +32,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from tailored_harness.prune.units import ATTENTION, COLS, MEMBERS, ROWS, Geometry, layer_units, reduce_to_units, submodule
+from tailored_harness.task_format import IGNORE
 
 if TYPE_CHECKING:
     import torch
@@ -229,7 +230,7 @@ def calibration_loss(model, embeds, labels) -> "torch.Tensor":
 
     logits = model(inputs_embeds=embeds, use_cache=False).logits[:, :-1].float()  # (N, L-1, vocab)
     target = labels[:, 1:].to(logits.device)
-    scored = target != -100
+    scored = target != IGNORE
     if not bool(scored.any(dim=1).all()):
         raise ValueError("every calibration sample needs at least one labelled token")
     losses = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.clamp(min=0).reshape(-1),
