@@ -33,7 +33,9 @@ def _reference(args: argparse.Namespace) -> int:
 
     from tailored_harness import reference, world
 
-    spec = reference.ReferenceSpec(**{k: v for k, v in (("seed", args.seed), ("steps", args.steps)) if v is not None})
+    pretrain = tuple(t for t in args.pretrain_tasks.split(",") if t) if args.pretrain_tasks is not None else None
+    given = (("seed", args.seed), ("steps", args.steps), ("pretrain_tasks", pretrain))
+    spec = reference.ReferenceSpec(**{k: v for k, v in given if v is not None})
     world_folder, reused = world.materialize(spec.world)
     _say(f"{'reused cached' if reused else 'generated'} synthetic world: {world_folder}")
     start = time.monotonic()
@@ -87,8 +89,7 @@ def _prune(args: argparse.Namespace) -> int:
     from tailored_harness.prune.checkpoint import describe
     from tailored_harness.prune.spec import TASKS_SOURCE
 
-    spec = PruneSpec(ratio=args.ratio, layers=args.layers, round_to=args.round_to, importance=args.importance,
-                     calibration=args.calibration, samples=args.samples, seq_len=args.seq_len, seed=args.seed)
+    spec = PruneSpec.from_args(vars(args))
     pretrained = check_model_source(args.model)
     tasks = _task_objects(args.tasks, args.include_path) if spec.needs_calibration and spec.calibration == TASKS_SOURCE else None
     folder, reused, report = pipeline.prune_pretrained(
@@ -233,17 +234,17 @@ def _prune_arguments(p: argparse.ArgumentParser) -> None:
     d = PruneSpec()
     p.add_argument("--model", required=True, help="base model folder or hub id")
     p.add_argument("--out", help="checkpoint folder (default: the cache, named by the fingerprint of model and spec)")
-    p.add_argument("--ratio", type=float, required=True, help="fraction of KV groups and MLP channels removed per layer")
-    p.add_argument("--layers", default=d.layers, help="'all' or an inclusive range such as 4-29 (default: %(default)s)")
+    p.add_argument("--ratio", dest="prune_ratio", type=float, required=True, help="fraction of KV groups and MLP channels removed per layer")
+    p.add_argument("--layers", dest="prune_layers", default=d.layers, help="'all' or an inclusive range such as 4-29 (default: %(default)s)")
     p.add_argument("--round-to", type=int, default=d.round_to, help="round kept MLP widths to a multiple of this")
     p.add_argument("--importance", default=d.importance, choices=list(CRITERIA), help="criterion (default: %(default)s)")
     p.add_argument("--calibration", default=d.calibration,
                    help="'tasks' (training documents of --tasks) or a .txt/.jsonl file (default: %(default)s)")
     p.add_argument("--tasks", help="comma-separated lm-eval tasks whose training documents calibrate")
     p.add_argument("--include-path", help="extra lm-eval task folder for --tasks")
-    p.add_argument("--samples", type=int, default=d.samples, help="calibration samples N (default: %(default)s)")
-    p.add_argument("--seq-len", type=int, default=d.seq_len, help="tokens per calibration sample L (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=d.seed, help="calibration order and the random criterion")
+    p.add_argument("--samples", dest="calibration_samples", type=int, default=d.samples, help="calibration samples N (default: %(default)s)")
+    p.add_argument("--seq-len", dest="calibration_len", type=int, default=d.seq_len, help="tokens per calibration sample L (default: %(default)s)")
+    p.add_argument("--seed", dest="prune_seed", type=int, default=d.seed, help="calibration order and the random criterion")
     _loading_arguments(p, "scoring")
 
 
@@ -264,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="model folder (default: the cache, named by the recipe's fingerprint)")
     p.add_argument("--seed", type=int, help="training seed (weights and data order)")
     p.add_argument("--steps", type=int, help="training steps (fewer gives a weaker model, for smoke tests)")
+    p.add_argument("--pretrain-tasks", help="comma-separated tasks whose train documents join the corpus "
+                   "(default: all three); a task left out is held out, its prompt new to the model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_reference)
 

@@ -62,6 +62,10 @@ class ReferenceSpec:
     ``num_key_value_heads`` KV heads). One step sees ``batch_size`` x ``seq_len`` tokens of packed
     documents. ``statement_repeats`` is how often each world statement appears per pass over the
     task documents: the facts must be seen many times to be learnt.
+
+    ``pretrain_tasks`` are the tasks whose train documents join the corpus (default: all). A task
+    left out is held out: the model knows its facts from the statements but meets its prompt for
+    the first time when it is evaluated or adapted, as a pretrained LLM meets a benchmark's prompt.
     """
 
     world: world_mod.WorldSpec = world_mod.WorldSpec()
@@ -80,6 +84,7 @@ class ReferenceSpec:
     statement_repeats: int = 8
     answer_weight: float = 1.0
     seed: int = 0
+    pretrain_tasks: tuple[str, ...] = world_mod.TASKS
 
     def __post_init__(self) -> None:
         positive = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
@@ -92,6 +97,10 @@ class ReferenceSpec:
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError(f"num_attention_heads={self.num_attention_heads} is not a multiple of "
                              f"num_key_value_heads={self.num_key_value_heads}")
+        unknown = [t for t in self.pretrain_tasks if t not in TASK_FORMATS]
+        if unknown or len(set(self.pretrain_tasks)) != len(self.pretrain_tasks):
+            raise ValueError(f"pretrain_tasks={list(self.pretrain_tasks)}: each must appear once and be one of "
+                             f"{', '.join(TASK_FORMATS)}")
         if not self.answer_weight > 0:
             raise ValueError(f"answer_weight={self.answer_weight} must be positive")
         if not 0 < self.learning_rate < 1:
@@ -103,25 +112,27 @@ class ReferenceSpec:
         return dataclasses.asdict(self)
 
     def fingerprint(self) -> str:
-        """Hash of the recipe, the code version and the libraries that shape the weights."""
+        """Hash of the recipe, the world's own fingerprint (which covers its generation code), the
+        code version and the libraries that shape the weights."""
         import tokenizers
         import torch
         import transformers
 
         canonical = json.dumps(
-            {"spec": self.to_dict(), "recipe_version": RECIPE_VERSION, "torch": torch.__version__,
+            {"spec": self.to_dict(), "world": self.world.fingerprint(), "recipe_version": RECIPE_VERSION, "torch": torch.__version__,
              "transformers": transformers.__version__, "tokenizers": tokenizers.__version__},
             sort_keys=True,
         )
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def task_examples(folder: Path) -> list[tuple[str, str]]:
-    """Every train document of every task as ``(prompt, delimiter + gold answer)``, as lm-eval scores it."""
+def task_examples(folder: Path, tasks: tuple[str, ...] = tuple(TASK_FORMATS)) -> list[tuple[str, str]]:
+    """Every train document of ``tasks`` as ``(prompt, delimiter + gold answer)``, as lm-eval scores it."""
     from tailored_harness import templates
 
     examples = []
-    for task, (template, answer) in TASK_FORMATS.items():
+    for task in tasks:
+        template, answer = TASK_FORMATS[task]
         for doc in world_mod.load_split(folder, task, "train"):
             examples.append((templates.render(template, doc), TARGET_DELIMITER + answer(doc)))
     return examples
@@ -131,7 +142,7 @@ def corpus(folder: Path, spec: ReferenceSpec) -> list[tuple[str, str]]:
     """One pass of training text as ``(text, answer)`` pairs: statements repeated (no answer part)
     plus the task documents (unshuffled)."""
     statements = (folder / "statements.txt").read_text().splitlines()
-    return [(s, "") for s in statements] * spec.statement_repeats + task_examples(folder)
+    return [(s, "") for s in statements] * spec.statement_repeats + task_examples(folder, spec.pretrain_tasks)
 
 
 def encode(tokenizer, pairs: list[tuple[str, str]], answer_weight: float) -> list[tuple[list[int], list[float]]]:

@@ -15,6 +15,7 @@ import re
 from typing import Any, Mapping
 
 from tailored_harness.adapt.spec import AdaptSpec
+from tailored_harness.prune.spec import PruneSpec
 from tailored_harness.errors import TailoredError
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -62,14 +63,14 @@ class ModelSpec:
     max_batch_size: int = 64
     max_length: int | None = None
     trust_remote_code: bool = False
-    prune_ratio: float = 0.0
-    prune_layers: str = "all"
-    round_to: int = 1
-    importance: str = "param_first"
-    calibration: str = "tasks"
-    calibration_samples: int = 10
-    calibration_len: int = 64
-    prune_seed: int = 0
+    prune_ratio: float = PruneSpec.ratio
+    prune_layers: str = PruneSpec.layers
+    round_to: int = PruneSpec.round_to
+    importance: str = PruneSpec.importance
+    calibration: str = PruneSpec.calibration
+    calibration_samples: int = PruneSpec.samples
+    calibration_len: int = PruneSpec.seq_len
+    prune_seed: int = PruneSpec.seed
     shots: int = AdaptSpec.shots
     lora_r: int = AdaptSpec.r
     lora_alpha: float = AdaptSpec.alpha
@@ -108,11 +109,7 @@ class ModelSpec:
 
     def prune_spec(self):
         """The :class:`PruneSpec` these ``model_args`` ask for, or ``None`` when ``prune_ratio`` is 0."""
-        from tailored_harness.prune.spec import PruneSpec
-
-        spec = PruneSpec(ratio=self.prune_ratio, layers=str(self.prune_layers), round_to=self.round_to,
-                         importance=self.importance, calibration=self.calibration, samples=self.calibration_samples,
-                         seq_len=self.calibration_len, seed=self.prune_seed)
+        spec = PruneSpec.from_args(self.to_dict())
         return spec if spec.ratio > 0 else None
 
     def adapt_spec(self) -> AdaptSpec | None:

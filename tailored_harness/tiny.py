@@ -115,7 +115,8 @@ def is_complete(folder: str | os.PathLike, recipe: dict) -> bool:
         stored = json.loads((folder / RECIPE_FILE).read_text())
     except (OSError, ValueError):
         return False
-    return stored == recipe and (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+    # Compare as JSON reads back: tuples in a spec come back as lists.
+    return stored == json.loads(json.dumps(recipe)) and (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
 
 
 def build_tiny(out_dir: str | os.PathLike, tokenizer=None, spec: TinySpec = TinySpec(), texts: Iterable[str] = (),

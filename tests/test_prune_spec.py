@@ -26,6 +26,21 @@ def test_bad_values_name_the_value_and_the_choices(field, value, needle):
         PruneSpec(**{field: value})
 
 
+def test_model_args_and_the_prune_command_map_to_the_spec_through_one_table():
+    from tailored_harness.cli import build_parser
+    from tailored_harness.prune.spec import ARGS
+    from tailored_harness.spec import ModelSpec
+
+    spec = ModelSpec(pretrained="m", prune_ratio=0.3, prune_layers="1-2", calibration_samples=3, prune_seed=7)
+    assert spec.prune_spec() == PruneSpec(ratio=0.3, layers="1-2", samples=3, seed=7)
+    defaults = ModelSpec(pretrained="m").to_dict()
+    assert PruneSpec.from_args(defaults) == PruneSpec()  # one set of defaults, the spec's
+    args = build_parser().parse_args(["prune", "--model", "m", "--ratio", "0.3", "--layers", "1-2", "--samples", "3",
+                                      "--seed", "7"])
+    assert PruneSpec.from_args(vars(args)) == spec.prune_spec()
+    assert set(ARGS.values()) == set(PruneSpec().to_dict())  # every field has exactly one key
+
+
 def test_layer_ranges_are_inclusive_and_checked_against_the_model():
     assert selected_layers("4-29", 32) == list(range(4, 30))
     assert selected_layers("all", 3) == [0, 1, 2]

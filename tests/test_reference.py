@@ -51,6 +51,14 @@ def test_default_cache_folder_is_named_by_the_fingerprint(isolated_cache):
     assert reference.ReferenceSpec().fingerprint() != SMALL.fingerprint()
 
 
+def test_a_change_to_world_generation_changes_the_fingerprint(monkeypatch):
+    # The world spec's fields stay the same when only its generation code changes; the model trained
+    # on the old documents must not be reused for the new ones.
+    before = SMALL.fingerprint()
+    monkeypatch.setattr(world, "FORMAT_VERSION", world.FORMAT_VERSION + 1)
+    assert SMALL.fingerprint() != before
+
+
 def test_interrupted_build_leaves_nothing_that_looks_finished(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
@@ -90,3 +98,31 @@ def test_answer_tokens_carry_the_answer_weight():
 def test_bad_recipes_name_the_field(field, value):
     with pytest.raises(ValueError, match=f"{field}={value}"):
         reference.ReferenceSpec(**{field: value})
+
+
+def test_bad_pretrain_tasks_name_the_value_and_the_choices():
+    with pytest.raises(ValueError, match=r"pretrain_tasks=\['synth_nope'\].*synth_boolq, synth_piqa, synth_qa"):
+        reference.ReferenceSpec(pretrain_tasks=("synth_nope",))
+    with pytest.raises(ValueError, match="each must appear once"):
+        reference.ReferenceSpec(pretrain_tasks=("synth_qa", "synth_qa"))
+
+
+def test_held_out_tasks_stay_out_of_the_corpus(tmp_path):
+    folder, _ = world.materialize(SMALL.world, root=tmp_path / "w")
+    spec = dataclasses.replace(SMALL, pretrain_tasks=("synth_boolq",))
+    texts = [text + answer for text, answer in reference.corpus(folder, spec)]
+    boolq, piqa = (world.load_split(folder, t, "train") for t in ("synth_boolq", "synth_piqa"))
+    assert any(boolq[0]["question"] in t for t in texts)
+    assert not any(doc["goal"] in t for doc in piqa for t in texts)  # no held-out prompt, in any form
+    assert len(texts) == len(world.statements(world.make_world(SMALL.world))) * SMALL.statement_repeats + len(boolq)
+    full = reference.corpus(folder, SMALL)  # the default: every task's train documents
+    assert len(full) == len(texts) + sum(len(world.load_split(folder, t, "train")) for t in ("synth_piqa", "synth_qa"))
+
+
+def test_cli_names_a_bad_held_out_task_and_builds_nothing(isolated_cache, capsys):
+    from tailored_harness import cli
+
+    assert cli.main(["reference", "--pretrain-tasks", "synth_boolq,synth_nope", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "error: pretrain_tasks=['synth_boolq', 'synth_nope']" in err and "synth_piqa" in err
+    assert not (isolated_cache / "reference").exists()

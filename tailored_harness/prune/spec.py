@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Any
+from typing import Any, Mapping
 
 from tailored_harness.errors import TailoredError
 
@@ -18,6 +18,10 @@ ALL_LAYERS = "all"
 TASKS_SOURCE = "tasks"
 LAYER_RANGE = re.compile(r"^(\d+)-(\d+)$")
 CALIBRATION_SUFFIXES = (".txt", ".jsonl")
+# model_args key (and ``tailored prune`` option destination) -> PruneSpec field: the one mapping.
+ARGS = {"prune_ratio": "ratio", "prune_layers": "layers", "round_to": "round_to", "importance": "importance",
+        "calibration": "calibration", "calibration_samples": "samples", "calibration_len": "seq_len",
+        "prune_seed": "seed"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +77,13 @@ class PruneSpec:
         from tailored_harness.prune.importance import CRITERIA
 
         return CRITERIA[self.importance].needs_gradients
+
+    @classmethod
+    def from_args(cls, values: Mapping[str, Any]) -> "PruneSpec":
+        """The spec named by ``model_args``-style keys (:data:`ARGS`), e.g. ``{"prune_ratio": 0.2, ...}``."""
+        fields = {field: values[key] for key, field in ARGS.items()}
+        fields["layers"] = str(fields["layers"])  # model_args may parse a bare range such as 4-29 oddly
+        return cls(**fields)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
