@@ -156,9 +156,17 @@ class HFBackend(Backend):
     def _prune(self, tasks: dict[str, Any] | None) -> None:
         """The dense model already in memory is pruned in place, saved to the cache and dropped; the
         saved folder is then loaded like any checkpoint, so what is scored is exactly what was saved."""
+        if self.prune_only(tasks):
+            tokenizer = self.spec.tokenizer or self.spec.pretrained
+            self.lm = self._load(self.pruning["checkpoint"], check_model_source(tokenizer, "tokenizer"),
+                                 revision=self.spec.revision)
+
+    def prune_only(self, tasks: dict[str, Any] | None) -> bool:
+        """Prune (or find in the cache) and drop the model in memory; ``self.pruning`` describes the
+        saved checkpoint. Returns False, and does nothing, when the spec asks for no pruning."""
         prune = self.spec.prune_spec()
         if prune is None:
-            return
+            return False
         import gc
 
         from tailored_harness.prune import checkpoint, pipeline
@@ -170,12 +178,11 @@ class HFBackend(Backend):
         logger.info("%s", checkpoint.describe(report))
         self.lm = None
         gc.collect()
-        tokenizer = self.spec.tokenizer or self.spec.pretrained
-        self.lm = self._load(str(folder), check_model_source(tokenizer, "tokenizer"), revision=self.spec.revision)
         params = report["parameters"]
         self.pruning = {"checkpoint": str(folder), "fingerprint": report["fingerprint"], "reused": reused,
                         "model_type": report["model_type"], "parameters_before": params["before"]["total"],
                         "parameters_after": params["after"]["total"]}
+        return True
 
     def _adapt(self, tasks: dict[str, Any] | None) -> None:
         """Train (or reuse) one adapter per task on the model being scored, then load them all
@@ -218,3 +225,6 @@ class HFBackend(Backend):
                            "split": a.report["split"], "shots": len(a.report["documents"])}
                     for task, a in self.adapters.items()}
         return {"backend": self.name, "device": self.device, "pruning": self.pruning, "adapters": adapters}
+
+
+from tailored_harness import vllm_backend  # noqa: E402,F401  registers "vllm" (vLLM itself is imported lazily)

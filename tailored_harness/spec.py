@@ -51,6 +51,10 @@ class ModelSpec:
             warmup_ratio, adapt_max_len, adapt_seed: one LoRA adapter per task, trained on that
             task's training documents; see :class:`tailored_harness.adapt.spec.AdaptSpec`
             (``shots=0``: no adaptation). Their defaults are the spec's.
+        tensor_parallel_size, data_parallel_size, gpu_memory_utilization, kv_cache_memory_bytes,
+            enforce_eager, max_num_seqs: vLLM engine arguments, passed through (``backend=vllm``
+            only; ``None``: vLLM's default, or on the CPU the defaults of
+            :func:`tailored_harness.vllm_backend.engine_defaults`).
     """
 
     pretrained: str
@@ -82,6 +86,12 @@ class ModelSpec:
     warmup_ratio: float = AdaptSpec.warmup_ratio
     adapt_max_len: int = AdaptSpec.max_len
     adapt_seed: int = AdaptSpec.seed
+    tensor_parallel_size: int | None = None
+    data_parallel_size: int | None = None
+    gpu_memory_utilization: float | None = None
+    kv_cache_memory_bytes: int | None = None
+    enforce_eager: bool | None = None
+    max_num_seqs: int | None = None
 
     def __post_init__(self) -> None:
         from tailored_harness.backends import BACKENDS
@@ -104,6 +114,7 @@ class ModelSpec:
             _positive_int("max_length", self.max_length)
         if not isinstance(self.trust_remote_code, bool):
             raise TailoredError(f"trust_remote_code={self.trust_remote_code!r} must be True or False")
+        self._check_engine_args()
         self.prune_spec()  # validates the pruning fields
         self.adapt_spec()  # and the adaptation fields
 
@@ -116,6 +127,22 @@ class ModelSpec:
         """The :class:`AdaptSpec` these ``model_args`` ask for, or ``None`` when ``shots`` is 0."""
         spec = AdaptSpec.from_args(self.to_dict())
         return spec if spec.shots > 0 else None
+
+    def _check_engine_args(self) -> None:
+        from tailored_harness.vllm_backend import ENGINE_ARGS
+
+        given = [name for name in ENGINE_ARGS if getattr(self, name) is not None]
+        if given and self.backend != "vllm":
+            raise TailoredError(f"{', '.join(given)} configure vLLM and need backend=vllm (backend={self.backend!r})")
+        for name in ("tensor_parallel_size", "data_parallel_size", "kv_cache_memory_bytes", "max_num_seqs"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
+        fraction = self.gpu_memory_utilization
+        if fraction is not None and (isinstance(fraction, bool) or not isinstance(fraction, (int, float))
+                                     or not 0 < fraction <= 1):
+            raise TailoredError(f"gpu_memory_utilization={fraction!r} must be a number in (0, 1]")
+        if self.enforce_eager is not None and not isinstance(self.enforce_eager, bool):
+            raise TailoredError(f"enforce_eager={self.enforce_eager!r} must be True or False")
 
     def _check_batch_size(self) -> None:
         value = self.batch_size

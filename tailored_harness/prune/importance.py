@@ -214,8 +214,22 @@ def _recompute_activations(model, dropouts: dict) -> None:
         return
     for module in dropouts:
         module.attention_dropout = 0.0
-    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.20 names it so
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
+
+
+def _checkpointing(model) -> bool:
+    return bool(getattr(model, "is_activation_checkpointing", getattr(model, "is_gradient_checkpointing", False)))
+
+
+def _stop_recomputing(model) -> None:
+    if hasattr(model, "activation_checkpointing_disable"):
+        model.activation_checkpointing_disable()
+    else:
+        model.gradient_checkpointing_disable()
 
 
 def calibration_loss(model, embeds, labels) -> "torch.Tensor":
@@ -266,7 +280,7 @@ def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, l
     handles = [submodule(model.model.layers[i], m.module).register_forward_hook(forward_hook(i, kind, m))
                for i in layers for kind, members in MEMBERS.items() for m in members]
     trainable = {name: p.requires_grad for name, p in model.named_parameters()}
-    was_training, checkpointing = model.training, getattr(model, "is_activation_checkpointing", False)
+    was_training, checkpointing = model.training, _checkpointing(model)
     dropouts = {m: m.attention_dropout for m in model.modules() if hasattr(m, "attention_dropout")}
     try:
         _recompute_activations(model, dropouts)
@@ -285,7 +299,7 @@ def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, l
         for module, value in dropouts.items():
             module.attention_dropout = value
         if not checkpointing and getattr(model, "supports_gradient_checkpointing", False):
-            model.activation_checkpointing_disable()
+            _stop_recomputing(model)
         model.train(was_training)
         bar.close()
     return _finish(criterion, scores)
