@@ -192,13 +192,24 @@ class HFBackend(Backend):
             return
         from tailored_harness.adapt import pipeline
 
-        scored = self.pruning["checkpoint"] if self.pruning else self.spec.pretrained
-        identity = pipeline.model_identity(scored, self.spec.revision)
-        model, self.adapters = pipeline.adapt_tasks(self.lm.model, self.lm.tokenizer, tasks, adapt, identity)
+        model, self.adapters = self.train_adapters(tasks)
         if not self.adapters:
             return
         self.peft_model, self.adapter_names = pipeline.load_adapters(model, self.adapters)
         self.lm._model = self.peft_model
+
+    def train_adapters(self, tasks: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+        """Find or train one adapter per task on the model in memory (pruned, if asked); returns the
+        model, free of LoRA layers again, and ``{task: Adapter}``."""
+        from tailored_harness.adapt import pipeline
+
+        identity = pipeline.model_identity(self.scored_folder, self.spec.revision)
+        return pipeline.adapt_tasks(self.lm.model, self.lm.tokenizer, tasks, self.spec.adapt_spec(), identity)
+
+    @property
+    def scored_folder(self) -> str:
+        """The folder (or hub id) whose weights are scored: the pruned checkpoint, or ``pretrained``."""
+        return self.pruning["checkpoint"] if self.pruning else self.spec.pretrained
 
     def route(self, task_name: str | None) -> str:
         return self.adapter_names.get(task_name, self.BASE_ROUTE)

@@ -60,7 +60,7 @@ def _world(args: argparse.Namespace) -> int:
 def _tiny_model(args: argparse.Namespace) -> int:
     from tailored_harness import tiny, world
 
-    spec = tiny.TinySpec(seed=args.seed)
+    spec = tiny.TinySpec(seed=args.seed, hidden_size=args.hidden_size)
     tokenizer, source = None, "trained-on-world-statements"
     if args.tokenizer:
         from transformers import AutoTokenizer
@@ -274,10 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "(statements.txt there is the pretraining text, a calibration source for pruning)")
     p.set_defaults(func=_world)
 
+    from tailored_harness import tiny
+
     p = sub.add_parser("tiny-model", help="build a tiny random LLaMA (GQA) folder for tests and the demo")
     p.add_argument("--out", required=True, help="output model folder (reused when it holds the same recipe)")
     p.add_argument("--tokenizer", help="tokenizer folder to use instead of training one on the demo corpus")
     p.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
+    p.add_argument("--hidden-size", type=int, default=tiny.TinySpec.hidden_size,
+                   help="hidden size over 4 query heads (default: %(default)s; vLLM's CPU attention needs 128 or more)")
     p.set_defaults(func=_tiny_model)
 
     p = sub.add_parser("prune", help="structurally prune a LLaMA-family model into a checkpoint folder")

@@ -106,7 +106,12 @@ def engine_defaults(spec: "ModelSpec", cpu: bool) -> dict[str, Any]:
 
 @register_backend("vllm")
 class VLLMBackend(Backend):
-    """vLLM scoring of the dense model or of the pruned checkpoint, through lm-eval's ``VLLM``."""
+    """vLLM scoring of the dense model, the pruned checkpoint, or per task its merged adapter.
+
+    Routes: each task with an adapter scores on a folder with that adapter merged in
+    (:mod:`tailored_harness.adapt.merge`); other tasks on the pruned checkpoint or ``pretrained``.
+    One vLLM engine is alive at a time; switching routes replaces it.
+    """
 
     name = "vllm"
 
@@ -119,32 +124,73 @@ class VLLMBackend(Backend):
             # the scoring process for the few CPU cores.
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         self.pruning: dict[str, Any] | None = None
-        self.workshop: HFBackend | None = None  # transformers model used for pruning, then dropped
-        if spec.adapt_spec() is not None:
-            raise TailoredError("backend=vllm scores without per-task adapters so far: add shots=0 to model_args, "
-                                "or use backend=hf for adapted scoring")
-        if spec.prune_spec() is not None:
+        self.adapters: dict[str, Any] = {}  # task -> tailored_harness.adapt.pipeline.Adapter
+        self.folders: dict[str, str] = {self.BASE_ROUTE: check_model_source(spec.pretrained)}  # route -> folder
+        self.lm: "LM | None" = None
+        self.loaded: str | None = None  # route whose engine is alive
+        # transformers model for pruning and adapter training, dropped before vLLM starts
+        self.workshop: HFBackend | None = None
+        if spec.prune_spec() is not None or spec.adapt_spec() is not None:
             self.workshop = HFBackend(spec)
-            self.lm = None
         else:
-            self.lm = self._load(check_model_source(spec.pretrained))
+            self._engine(self.BASE_ROUTE)
+
+    def prepare(self, tasks: dict[str, Any] | None) -> None:
+        """Prune and train adapters on transformers (each from the cache when it can), merge each
+        adapter into its own folder, drop the transformers model; engines start on first use."""
+        workshop = self.workshop
+        if workshop is None:
+            return
+        from tailored_harness.adapt.merge import merge_adapter
+
+        if self.spec.adapt_spec() is not None:
+            workshop._prune(tasks)  # the pruned checkpoint stays loaded: the adapters train on it
+            _, self.adapters = workshop.train_adapters(tasks)
+        else:
+            workshop.prune_only(tasks)
+        self.pruning = workshop.pruning
+        base = workshop.scored_folder
+        self.folders[self.BASE_ROUTE] = base
+        self.workshop = None
+        _release_memory()
+        tokenizer = self.spec.tokenizer or self.spec.pretrained
+        for task, adapter in sorted(self.adapters.items()):
+            folder, reused = merge_adapter(base, adapter.folder, tokenizer, self.spec.trust_remote_code)
+            logger.info("%s merged model for %s: %s", "reusing" if reused else "wrote", task, folder)
+            self.folders[task] = str(folder)
+
+    def route(self, task_name: str | None) -> str:
+        return task_name if task_name in self.adapters else self.BASE_ROUTE
+
+    def lm_for_route(self, key: str) -> "LM":
+        if key not in self.folders:
+            raise KeyError(f"unknown route {key!r}")
+        if self.workshop is not None:  # before prepare(): tokenizer details come from transformers
+            return self.workshop.lm_for_route(self.BASE_ROUTE)
+        return self._engine(key)
+
+    @property
+    def default_lm(self) -> "LM":
+        """Any live engine serves tokenizer details: every route shares the tokenizer."""
+        if self.workshop is None and self.lm is not None:
+            return self.lm
+        return self.lm_for_route(self.BASE_ROUTE)
+
+    def _engine(self, key: str) -> "LM":
+        """The engine for route ``key``, replacing the live one if it serves another route."""
+        if self.loaded != key:
+            if self.lm is not None:
+                _shutdown(self.lm)
+                self.lm, self.loaded = None, None
+            self.lm, self.loaded = self._load(self.folders[key]), key
+        return self.lm
 
     def _load(self, folder: str) -> "LM":
         """lm-eval's ``VLLM`` on ``folder`` with the spec's settings."""
-        from tailored_harness import modeling_tailored_llama
-
         spec = self.spec
-        config = os.path.join(folder, "config.json")
-        if os.path.isfile(config):
-            import json
-
-            with open(config) as handle:
-                model_type = json.load(handle).get("model_type")
-            if model_type == modeling_tailored_llama.MODEL_TYPE:
-                raise TailoredError(f"{folder} has per-layer widths (model_type {model_type!r}), which backend=vllm "
-                                    "cannot load yet; prune with prune_layers=all, or use backend=hf")
-        tokenizer = spec.tokenizer or (spec.pretrained if folder != spec.pretrained else None)
-        kwargs = dict(pretrained=folder, dtype=spec.dtype, revision=None if folder != spec.pretrained else spec.revision,
+        original = folder == check_model_source(spec.pretrained)
+        tokenizer = spec.tokenizer or (None if original else spec.pretrained)
+        kwargs = dict(pretrained=folder, dtype=spec.dtype, revision=spec.revision if original else None,
                       trust_remote_code=spec.trust_remote_code, tokenizer=tokenizer, batch_size=spec.batch_size,
                       max_batch_size=spec.max_batch_size, max_length=spec.max_length,
                       **engine_defaults(spec, self.cpu))
@@ -155,27 +201,30 @@ class VLLMBackend(Backend):
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise TailoredError(f"vLLM could not load {folder!r}: {first_line}") from err
 
-    def prepare(self, tasks: dict[str, Any] | None) -> None:
-        """Prune on transformers (cached), drop that model, then load the saved checkpoint on vLLM."""
-        if self.workshop is None:
-            return
-        self.workshop.prune_only(tasks)
-        self.pruning = self.workshop.pruning
-        self.workshop = None
-        gc.collect()
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        self.lm = self._load(self.pruning["checkpoint"])
-
-    def lm_for_route(self, key: str) -> "LM":
-        if key != self.BASE_ROUTE:
-            raise KeyError(f"unknown route {key!r}")
-        if self.lm is None:  # before prepare(): tokenizer details come from the transformers model
-            return self.workshop.lm_for_route(key)
-        return self.lm
-
     def info(self) -> dict[str, Any]:
+        adapters = {task: {"folder": str(a.folder), "merged": self.folders.get(task), "fingerprint": a.report["fingerprint"],
+                           "reused": a.reused, "split": a.report["split"], "shots": len(a.report["documents"])}
+                    for task, a in self.adapters.items()}
         return {"backend": self.name, "vllm": vllm_version(), "engine": engine_defaults(self.spec, self.cpu),
-                "pruning": self.pruning, "adapters": {}}
+                "adapter_strategy": "merged", "pruning": self.pruning, "adapters": adapters}
+
+
+def _shutdown(lm: "LM") -> None:
+    """Stop a vLLM engine and free what it held, so the next one can start in this process."""
+    engine = getattr(getattr(lm, "model", None), "llm_engine", None)
+    core = getattr(engine, "engine_core", None)
+    if core is not None and hasattr(core, "shutdown"):
+        core.shutdown()
+    del lm, engine, core
+    from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+    cleanup_dist_env_and_memory()
+    _release_memory()
+
+
+def _release_memory() -> None:
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

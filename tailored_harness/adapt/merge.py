@@ -1,0 +1,61 @@
+"""One task's adapter merged into the weights it was trained on, as an ordinary model folder.
+
+vLLM's native multi-LoRA path has known bugs exactly where lm-eval computes log-likelihoods
+(LoRA with ``prompt_logprobs``: a crash on the CPU, an unadapted request batched after an adapted
+one getting the adapter anyway), so ``backend=vllm`` serves each task from a folder with its adapter
+merged in: ``W' = W + scale * B @ A`` for every LoRA-wrapped projection (``W``: (out, in), ``B``:
+(out, r), ``A``: (r, in), ``scale = alpha / r``). The folder loads anywhere a model folder loads.
+
+Merged folders are cached under ``$TAILORED_HARNESS_CACHE/merged/<adapter fingerprint>``: the
+adapter's fingerprint already names the base model, the task and the training, and the merge adds
+nothing that varies. Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from tailored_harness.paths import atomic_dir, cache_dir, is_finished
+
+logger = logging.getLogger(__name__)
+
+REPORT_FILE = "merged.json"
+MERGE_VERSION = 1  # bump when the merge changes what a folder holds
+
+
+def merged_dir(adapter_fingerprint: str) -> Path:
+    return cache_dir() / "merged" / f"{adapter_fingerprint}-v{MERGE_VERSION}"
+
+
+def merge_adapter(base: str, adapter: str | Path, tokenizer: str, trust_remote_code: bool = False) -> tuple[Path, bool]:
+    """Merge the PEFT adapter folder ``adapter`` into the model folder ``base``; returns ``(folder, reused)``.
+
+    ``tokenizer`` (a folder or hub id) is saved alongside, so the merged folder is complete. The
+    weights keep the base folder's dtype.
+    """
+    adapter = Path(adapter)
+    report = json.loads((adapter / "adaptation.json").read_text())
+    key = report["fingerprint"]
+    folder = merged_dir(key)
+    if is_finished(folder, REPORT_FILE, key, ("config.json", "*.safetensors"), "merged model"):
+        return folder, True
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tailored_harness import modeling_tailored_llama
+
+    modeling_tailored_llama.register()  # per-layer-width checkpoints load without remote code
+    logger.info("merging adapter %s into %s", adapter, base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype="auto", trust_remote_code=trust_remote_code)
+    with torch.no_grad():
+        merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    with atomic_dir(folder) as tmp:
+        merged.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(tokenizer, trust_remote_code=trust_remote_code).save_pretrained(tmp)
+        (tmp / REPORT_FILE).write_text(json.dumps(
+            {"fingerprint": key, "base": str(base), "adapter": str(adapter), "task": report.get("task"),
+             "merge_version": MERGE_VERSION}, indent=1, sort_keys=True))
+    return folder, False

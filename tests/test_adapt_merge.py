@@ -1,0 +1,51 @@
+"""Merged adapter folders (what backend=vllm scores): same logits as the PEFT model, cached, rebuilt when damaged."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+
+@pytest.fixture
+def adapter_dir(tiny_model_dir, tmp_path):
+    """A LoRA adapter on every projection with random, nonzero A and B, saved like the cache saves one."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    config = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False,
+                        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    peft_model = get_peft_model(model, config)
+    folder = tmp_path / "adapter"
+    peft_model.save_pretrained(folder)
+    (folder / "adaptation.json").write_text(json.dumps({"fingerprint": f"test-{tmp_path.name}", "task": "t"}))
+    return folder
+
+
+def _logits(model, ids):
+    with torch.no_grad():
+        return model(input_ids=ids).logits
+
+
+def test_merged_folder_scores_like_the_adapter_and_is_reused(tiny_model_dir, adapter_dir):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from tailored_harness.adapt.merge import REPORT_FILE, merge_adapter
+
+    folder, reused = merge_adapter(str(tiny_model_dir), adapter_dir, str(tiny_model_dir))
+    assert not reused and (folder / "tokenizer_config.json").is_file()
+    ids = torch.randint(3, 500, (2, 24))
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    plain = _logits(base, ids)
+    adapted = _logits(PeftModel.from_pretrained(base, str(adapter_dir)).eval(), ids)
+    merged = _logits(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), ids)
+    assert (adapted - plain).abs().max() > 1e-2  # the adapter matters
+    assert (merged - adapted).abs().max() < 1e-5  # and the merged folder carries it
+    assert merge_adapter(str(tiny_model_dir), adapter_dir, str(tiny_model_dir)) == (folder, True)
+    (folder / REPORT_FILE).write_text("{ truncated")  # an interrupted or corrupted cache entry
+    assert merge_adapter(str(tiny_model_dir), adapter_dir, str(tiny_model_dir)) == (folder, False)
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
