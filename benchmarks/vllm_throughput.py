@@ -2,10 +2,13 @@
 
 Builds the reference suite's requests once (``--limit`` documents per task: log-likelihood
 requests from synth_boolq and synth_piqa, greedy generations from synth_qa), then for each model
-(the reference model, and the same pruned at ``--ratio`` with ``l2``, which needs no calibration)
+(the reference model; the same pruned at ``--ratio`` with ``l2``, which needs no calibration,
+uniformly and on the inner layers only, which gives per-layer widths)
 and each backend times ``loglikelihood`` and ``generate_until`` through ``--model tailored`` after
 the model is loaded (and pruned, from the cache), and prints requests per second with the ratios
-vllm/hf and pruned/dense. Float32, no adapters. Run it where vLLM is installed (``.venv-vllm``).
+vllm/hf and pruned/dense, then, per model, how far the two backends' outputs are apart (the
+largest log-likelihood difference, identical ``is_greedy``, identical greedy generations).
+Float32, no adapters. Run it where vLLM is installed (``.venv-vllm``).
 
 Usage: ``python benchmarks/vllm_throughput.py [--limit 500] [--ratio 0.5] [--hf-batch-size 32] [--model DIR]``
 """
@@ -34,7 +37,7 @@ def time_backend(model: str, backend: str, extra: dict, requests: dict[str, list
     """Requests per second of each request type (best of ``repeats``) on one freshly built
     ``--model tailored``, and generated tokens per second (``tokens``): a model that stops later
     generates more per request, so requests per second alone would mislead there. Also returns the
-    generations, to compare across backends."""
+    outputs (``(loglik, is_greedy)`` pairs and generations), to compare across backends."""
     from tailored_harness.lm import TailoredLM
 
     batch_size = "auto" if backend == "vllm" else hf_batch_size
@@ -49,9 +52,11 @@ def time_backend(model: str, backend: str, extra: dict, requests: dict[str, list
             outputs = getattr(lm, kind)(requests[kind])
             best = min(best, time.perf_counter() - started)
         rates[kind] = len(requests[kind]) / best
+        if kind == "loglikelihood":
+            logliks = outputs
     rates["tokens"] = sum(len(lm.tokenizer.encode(text, add_special_tokens=False)) for text in outputs) / best
     del lm
-    return rates, outputs
+    return rates, {"loglikelihood": logliks, "generate_until": outputs}
 
 
 def main() -> None:
@@ -69,7 +74,10 @@ def main() -> None:
 
     model = args.model or str(reference.build(reference.ReferenceSpec(), progress=False)[0])
     requests = build_requests(["synth_boolq", "synth_piqa", "synth_qa"], args.limit)
-    models = {"dense": {}, f"pruned {args.ratio}": {"prune_ratio": args.ratio, "importance": "l2"}}
+    layers = reference.ReferenceSpec().num_hidden_layers
+    models = {"dense": {}, f"pruned {args.ratio}": {"prune_ratio": args.ratio, "importance": "l2"},
+              f"pruned {args.ratio}, layers 1-{layers - 2}": {"prune_ratio": args.ratio, "importance": "l2",
+                                                              "prune_layers": f"1-{layers - 2}"}}
     timed = {(name, backend): time_backend(model, backend, extra, requests, args.hf_batch_size, args.repeats)
              for name, extra in models.items() for backend in ("hf", "vllm")}
     rates = {key: value[0] for key, value in timed.items()}
@@ -78,7 +86,7 @@ def main() -> None:
     print(f"{len(requests['loglikelihood'])} loglikelihood and {len(requests['generate_until'])} generate_until requests")
     print(tabulate(rows, headers=["model", "backend", "loglikelihood req/s", "generate req/s", "generated tokens/s"],
                    tablefmt="github"))
-    dense, pruned = models
+    dense, pruned, _ = models
     ratio_rows = [[f"vllm / hf, {name}", *(f"{rates[name, 'vllm'][k] / rates[name, 'hf'][k]:.2f}" for k in kinds)]
                   for name in models]
     ratio_rows += [[f"pruned / dense, {backend}", *(f"{rates[pruned, backend][k] / rates[dense, backend][k]:.2f}"
@@ -86,7 +94,11 @@ def main() -> None:
     print(tabulate(ratio_rows, headers=["speed-up", "loglikelihood", "generate", "generated tokens"], tablefmt="github"))
     for name in models:
         hf, vllm = timed[name, "hf"][1], timed[name, "vllm"][1]
-        print(f"{name}: {sum(a == b for a, b in zip(hf, vllm))}/{len(hf)} greedy generations identical on hf and vllm")
+        delta = max(abs(a[0] - b[0]) for a, b in zip(hf["loglikelihood"], vllm["loglikelihood"]))
+        greedy = sum(a[1] == b[1] for a, b in zip(hf["loglikelihood"], vllm["loglikelihood"]))
+        same = sum(a == b for a, b in zip(hf["generate_until"], vllm["generate_until"]))
+        print(f"{name}: max |Δ loglik| hf vs vllm {delta:.2g}; is_greedy identical {greedy}/{len(hf['loglikelihood'])}; "
+              f"greedy generations identical {same}/{len(hf['generate_until'])}")
 
 
 if __name__ == "__main__":
