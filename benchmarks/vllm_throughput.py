@@ -44,19 +44,18 @@ def time_backend(model: str, backend: str, extra: dict, requests: dict[str, list
     lm = TailoredLM(pretrained=model, backend=backend, shots=0, dtype="float32", device="cpu", batch_size=batch_size,
                     **extra)
     lm._prepare()  # pruning (or the cache) and the engine start are not timed
-    rates = {}
+    rates, outputs = {}, {}
     for kind in ("loglikelihood", "generate_until"):
         best = float("inf")
         for _ in range(repeats):
             started = time.perf_counter()
-            outputs = getattr(lm, kind)(requests[kind])
+            outputs[kind] = getattr(lm, kind)(requests[kind])
             best = min(best, time.perf_counter() - started)
         rates[kind] = len(requests[kind]) / best
-        if kind == "loglikelihood":
-            logliks = outputs
-    rates["tokens"] = sum(len(lm.tokenizer.encode(text, add_special_tokens=False)) for text in outputs) / best
+    tokens = sum(len(lm.tokenizer.encode(text, add_special_tokens=False)) for text in outputs["generate_until"])
+    rates["tokens"] = tokens / best  # best: the generation pass, the last one timed
     del lm
-    return rates, {"loglikelihood": logliks, "generate_until": outputs}
+    return rates, outputs
 
 
 def main() -> None:

@@ -150,10 +150,10 @@ class HFBackend(Backend):
 
     def prepare(self, tasks: dict[str, Any] | None) -> None:
         """Prune, then adapt (each from the cache when it can), before the first request is scored."""
-        self._prune(tasks)
+        self.prune_and_load(tasks)
         self._adapt(tasks)
 
-    def _prune(self, tasks: dict[str, Any] | None) -> None:
+    def prune_and_load(self, tasks: dict[str, Any] | None) -> None:
         """The dense model already in memory is pruned in place, saved to the cache and dropped; the
         saved folder is then loaded like any checkpoint, so what is scored is exactly what was saved."""
         if self.prune_only(tasks):

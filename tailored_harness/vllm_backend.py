@@ -125,7 +125,8 @@ class VLLMBackend(Backend):
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         self.pruning: dict[str, Any] | None = None
         self.adapters: dict[str, Any] = {}  # task -> tailored_harness.adapt.pipeline.Adapter
-        self.folders: dict[str, str] = {self.BASE_ROUTE: check_model_source(spec.pretrained)}  # route -> folder
+        self.pretrained = check_model_source(spec.pretrained)
+        self.folders: dict[str, str] = {self.BASE_ROUTE: self.pretrained}  # route -> folder
         self.lm: "LM | None" = None
         self.loaded: str | None = None  # route whose engine is alive
         # transformers model for pruning and adapter training, dropped before vLLM starts
@@ -144,7 +145,7 @@ class VLLMBackend(Backend):
         from tailored_harness.adapt.merge import merge_adapter
 
         if self.spec.adapt_spec() is not None:
-            workshop._prune(tasks)  # the pruned checkpoint stays loaded: the adapters train on it
+            workshop.prune_and_load(tasks)  # the pruned checkpoint stays loaded: the adapters train on it
             _, self.adapters = workshop.train_adapters(tasks)
         else:
             workshop.prune_only(tasks)
@@ -188,7 +189,7 @@ class VLLMBackend(Backend):
     def _load(self, folder: str) -> "LM":
         """lm-eval's ``VLLM`` on ``folder`` with the spec's settings."""
         spec = self.spec
-        original = folder == check_model_source(spec.pretrained)
+        original = folder == self.pretrained
         tokenizer = spec.tokenizer or (None if original else spec.pretrained)
         kwargs = dict(pretrained=folder, dtype=spec.dtype, revision=spec.revision if original else None,
                       trust_remote_code=spec.trust_remote_code, tokenizer=tokenizer, batch_size=spec.batch_size,

@@ -49,3 +49,12 @@ def test_merged_folder_scores_like_the_adapter_and_is_reused(tiny_model_dir, ada
     (folder / REPORT_FILE).write_text("{ truncated")  # an interrupted or corrupted cache entry
     assert merge_adapter(str(tiny_model_dir), adapter_dir, str(tiny_model_dir)) == (folder, False)
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_an_unfinished_adapter_folder_is_refused_by_name(tiny_model_dir, adapter_dir):
+    from tailored_harness.adapt.merge import merge_adapter
+    from tailored_harness.errors import TailoredError
+
+    (adapter_dir / "adaptation.json").unlink()
+    with pytest.raises(TailoredError, match="has no readable adaptation.json"):
+        merge_adapter(str(tiny_model_dir), adapter_dir, str(tiny_model_dir))

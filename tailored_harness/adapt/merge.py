@@ -17,6 +17,8 @@ import json
 import logging
 from pathlib import Path
 
+from tailored_harness.adapt import store
+from tailored_harness.errors import TailoredError
 from tailored_harness.paths import atomic_dir, cache_dir, is_finished
 
 logger = logging.getLogger(__name__)
@@ -36,7 +38,9 @@ def merge_adapter(base: str, adapter: str | Path, tokenizer: str, trust_remote_c
     weights keep the base folder's dtype.
     """
     adapter = Path(adapter)
-    report = json.loads((adapter / "adaptation.json").read_text())
+    report = store.read_report(adapter)
+    if not report or not report.get("fingerprint"):
+        raise TailoredError(f"{adapter} has no readable {store.REPORT_FILE}, so it is not a finished adapter folder")
     key = report["fingerprint"]
     folder = merged_dir(key)
     if is_finished(folder, REPORT_FILE, key, ("config.json", "*.safetensors"), "merged model"):
