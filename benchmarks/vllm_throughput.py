@@ -20,12 +20,17 @@ import logging
 import time
 
 
-def build_requests(tasks: list[str], limit: int) -> dict[str, list]:
-    """``{request type: [Instance, ...]}`` for ``tasks``, as lm-eval's evaluator builds them."""
+def load_tasks(names: list[str]) -> dict:
+    """lm-eval's task dictionary for ``names``."""
     from lm_eval.tasks import TaskManager, get_task_dict
 
+    return get_task_dict(names, TaskManager())
+
+
+def build_requests(task_dict: dict, limit: int) -> dict[str, list]:
+    """``{request type: [Instance, ...]}`` for the tasks of ``task_dict``, as lm-eval's evaluator builds them."""
     by_type: dict[str, list] = {}
-    for task in get_task_dict(tasks, TaskManager()).values():
+    for task in task_dict.values():
         task.build_all_requests(limit=limit, rank=0, world_size=1)
         for instance in task.instances:
             by_type.setdefault(instance.request_type, []).append(instance)
@@ -72,7 +77,7 @@ def main() -> None:
     from tailored_harness import reference
 
     model = args.model or str(reference.build(reference.ReferenceSpec(), progress=False)[0])
-    requests = build_requests(["synth_boolq", "synth_piqa", "synth_qa"], args.limit)
+    requests = build_requests(load_tasks(["synth_boolq", "synth_piqa", "synth_qa"]), args.limit)
     layers = reference.ReferenceSpec().num_hidden_layers
     models = {"dense": {}, f"pruned {args.ratio}": {"prune_ratio": args.ratio, "importance": "l2"},
               f"pruned {args.ratio}, layers 1-{layers - 2}": {"prune_ratio": args.ratio, "importance": "l2",
@@ -92,12 +97,17 @@ def main() -> None:
                                                     for k in kinds)] for backend in ("hf", "vllm")]
     print(tabulate(ratio_rows, headers=["speed-up", "loglikelihood", "generate", "generated tokens"], tablefmt="github"))
     for name in models:
-        hf, vllm = timed[name, "hf"][1], timed[name, "vllm"][1]
-        delta = max(abs(a[0] - b[0]) for a, b in zip(hf["loglikelihood"], vllm["loglikelihood"]))
-        greedy = sum(a[1] == b[1] for a, b in zip(hf["loglikelihood"], vllm["loglikelihood"]))
-        same = sum(a == b for a, b in zip(hf["generate_until"], vllm["generate_until"]))
-        print(f"{name}: max |Δ loglik| hf vs vllm {delta:.2g}; is_greedy identical {greedy}/{len(hf['loglikelihood'])}; "
-              f"greedy generations identical {same}/{len(hf['generate_until'])}")
+        print(f"{name}, hf vs vllm: {compare(timed[name, 'hf'][1], timed[name, 'vllm'][1])}")
+
+
+def compare(ours: dict, theirs: dict) -> str:
+    """How far two runs' outputs on the same requests are apart, in one line."""
+    pairs = list(zip(ours["loglikelihood"], theirs["loglikelihood"]))
+    delta = max(abs(a[0] - b[0]) for a, b in pairs)
+    greedy = sum(a[1] == b[1] for a, b in pairs)
+    same = sum(a == b for a, b in zip(ours["generate_until"], theirs["generate_until"]))
+    return (f"max |Δ loglik| {delta:.2g}; is_greedy identical {greedy}/{len(pairs)}; "
+            f"greedy generations identical {same}/{len(ours['generate_until'])}")
 
 
 if __name__ == "__main__":

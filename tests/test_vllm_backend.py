@@ -5,9 +5,11 @@ in a venv of its own); elsewhere only the checks that need no vLLM run."""
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import pytest
 
+from tailored_harness.adapt.spec import PROJECTIONS
 from tailored_harness.errors import TailoredError
 from tailored_harness.spec import ModelSpec
 
@@ -25,6 +27,22 @@ def test_engine_arguments_need_backend_vllm_and_are_checked():
         ModelSpec(pretrained="m", backend="vllm", gpu_memory_utilization=1.5)
     with pytest.raises(TailoredError, match="kv_cache_memory_bytes=0 must be a positive integer"):
         ModelSpec(pretrained="m", backend="vllm", kv_cache_memory_bytes=0)
+    with pytest.raises(TailoredError, match="max_model_len=-1 must be a positive integer"):
+        ModelSpec(pretrained="m", backend="vllm", max_model_len=-1)
+    with pytest.raises(TailoredError, match="max_length=64 and max_model_len=128 name the same limit"):
+        ModelSpec(pretrained="m", backend="vllm", max_length=64, max_model_len=128)
+    with pytest.raises(TailoredError, match="adapter_strategy configure vLLM and need backend=vllm"):
+        ModelSpec(pretrained="m", adapter_strategy="native")
+    with pytest.raises(TailoredError, match="adapter_strategy='lora' is not a strategy; valid: merged, native"):
+        ModelSpec(pretrained="m", backend="vllm", adapter_strategy="lora")
+
+
+def test_lora_rank_slot_is_the_smallest_vllm_rank_that_holds_the_adapter():
+    from tailored_harness.vllm_adapters import lora_rank_slot
+
+    assert [lora_rank_slot(r) for r in (1, 2, 8, 9, 64, 512)] == [1, 8, 8, 16, 64, 512]
+    with pytest.raises(TailoredError, match="lora_r=513 is above the largest LoRA rank vLLM serves.*merged"):
+        lora_rank_slot(513)
 
 
 def test_cpu_defaults_fill_only_what_is_not_given():
@@ -33,9 +51,10 @@ def test_cpu_defaults_fill_only_what_is_not_given():
     spec = ModelSpec(pretrained="m", backend="vllm")
     assert engine_defaults(spec, cpu=True) == {"kv_cache_memory_bytes": CPU_KV_CACHE_BYTES, "enforce_eager": True}
     assert engine_defaults(spec, cpu=False) == {}
-    given = ModelSpec(pretrained="m", backend="vllm", gpu_memory_utilization=0.5, enforce_eager=False, tensor_parallel_size=2)
+    given = ModelSpec(pretrained="m", backend="vllm", gpu_memory_utilization=0.5, enforce_eager=False,
+                      tensor_parallel_size=2, max_model_len=512)
     assert engine_defaults(given, cpu=True) == {"gpu_memory_utilization": 0.5, "enforce_eager": False,
-                                                "tensor_parallel_size": 2}
+                                                "tensor_parallel_size": 2, "max_model_len": 512}
 
 
 @pytest.mark.skipif(HAS_VLLM, reason="checks the message shown when vLLM is missing")
@@ -76,15 +95,24 @@ def _requests(results, task):
     return out
 
 
+NATIVE = ",adapter_strategy=native"
+CASES = {"dense": "", "pruned": ",prune_ratio=0.5", "per-layer": ",prune_ratio=0.5,prune_layers=1-1"}
+
+
 @needs_vllm
 @pytest.mark.slow
 @pytest.mark.vllm
-@pytest.mark.parametrize("extra", ["", ",prune_ratio=0.5", ",prune_ratio=0.5,prune_layers=1-1", ADAPTED,
-                                   ",prune_ratio=0.5" + ADAPTED, ",prune_ratio=0.5,prune_layers=1-1" + ADAPTED],
-                         ids=["dense", "pruned", "per-layer", "dense-adapted", "pruned-adapted", "per-layer-adapted"])
-def test_vllm_scores_like_hf_per_request(vllm_model_dir, task_manager, extra):
+@pytest.mark.parametrize("extra", [*CASES.values(), *(case + ADAPTED for case in CASES.values()),
+                                   *(case + ADAPTED + NATIVE for case in CASES.values())],
+                         ids=[*CASES, *(f"{name}-adapted" for name in CASES), *(f"{name}-native" for name in CASES)])
+def test_vllm_scores_like_hf_per_request(vllm_model_dir, task_manager, monkeypatch, extra):
+    from tailored_harness.vllm_backend import VLLMBackend
+
+    loaded = []  # folder of every engine started
+    load = VLLMBackend._load
+    monkeypatch.setattr(VLLMBackend, "_load", lambda self, folder: loaded.append(folder) or load(self, folder))
     vllm = _evaluate(vllm_model_dir, task_manager, "vllm", extra)
-    hf = _evaluate(vllm_model_dir, task_manager, "hf", extra)
+    hf = _evaluate(vllm_model_dir, task_manager, "hf", extra.replace(NATIVE, ""))
     info = vllm["config"]["tailored"]
     assert info["backend"] == "vllm" and info["spec"]["backend"] == "vllm"
     if "prune_ratio" in extra:  # vLLM scored the very checkpoint the hf backend scored
@@ -102,12 +130,24 @@ def test_vllm_scores_like_hf_per_request(vllm_model_dir, task_manager, extra):
         print(f"{task}{extra}: {len(ours)} requests, max |Δ loglik| vLLM vs hf = {worst:.3g}")
         assert worst <= 1e-4, f"{task}: max |Δ loglik| = {worst}"
         assert all(bool(ours[k][1]) == bool(theirs[k][1]) for k in ours), f"{task}: is_greedy differs"
-    if ADAPTED in extra:  # each task ran on its own merged adapter, which really moved its scores
-        assert set(info["adapters"]) == set(TASKS) and info["adapter_strategy"] == "merged"
-        plain = _evaluate(vllm_model_dir, task_manager, "hf", extra.replace(ADAPTED, ""))
-        for task in ("synth_boolq", "synth_piqa"):
-            ours, before = _requests(vllm, task), _requests(plain, task)
-            assert max(abs(float(ours[k][0]) - float(before[k][0])) for k in ours) > 1e-2, task
+    if ADAPTED not in extra:
+        assert len(loaded) == 1
+        return
+    # each task ran with its own adapter, which really moved its scores
+    assert set(info["adapters"]) == set(TASKS)
+    plain = _evaluate(vllm_model_dir, task_manager, "hf", extra.replace(ADAPTED, "").replace(NATIVE, ""))
+    for task in ("synth_boolq", "synth_piqa"):
+        ours, before = _requests(vllm, task), _requests(plain, task)
+        assert max(abs(float(ours[k][0]) - float(before[k][0])) for k in ours) > 1e-2, task
+    merged = {task: adapter.get("merged") for task, adapter in info["adapters"].items()}
+    if NATIVE in extra:  # one engine on the unadapted weights served every task
+        assert info["adapter_strategy"] == "native" and info["engine"]["enable_lora"] is True
+        assert info["engine"]["lora_target_modules"] == sorted(PROJECTIONS)
+        assert loaded == [info["pruning"]["checkpoint"] if info["pruning"] else str(vllm_model_dir)]
+        assert set(merged.values()) == {None}
+    else:  # one engine per task, each on its merged folder
+        assert info["adapter_strategy"] == "merged" and "enable_lora" not in info["engine"]
+        assert sorted(loaded) == sorted(merged.values())
 
 
 @needs_vllm
@@ -135,8 +175,10 @@ def test_vllm_loads_a_per_layer_width_checkpoint_with_the_project_installed(vllm
 @pytest.mark.slow
 @pytest.mark.vllm
 @pytest.mark.shared
-def test_prune_adapt_and_score_real_boolq_piqa_on_vllm_offline(hub_dir, shared_dir, tmp_path):
-    """The issue's command on ../shared's BoolQ and PIQA with a tiny model on the real LLaMA-2 tokenizer."""
+@pytest.mark.parametrize("strategy", ["merged", "native"])
+def test_prune_adapt_and_score_real_boolq_piqa_on_vllm_offline(hub_dir, shared_dir, tmp_path, strategy):
+    """The issue's command on ../shared's BoolQ and PIQA with a tiny model on the real LLaMA-2 tokenizer,
+    under each adapter strategy (``merged`` is the default, so the command does not name it)."""
     import json
 
     from conftest import run_cli
@@ -146,14 +188,19 @@ def test_prune_adapt_and_score_real_boolq_piqa_on_vllm_offline(hub_dir, shared_d
                      "--tokenizer", str(shared_dir / "models" / "llama2-tokenizer")])
     assert built.returncode == 0, built.stderr[-2000:]
     result = run_cli(["lm_eval", "--model", "tailored", "--model_args",
-                      f"pretrained={model},prune_ratio=0.2,shots=50,epochs=1,backend=vllm,dtype=float32",
+                      f"pretrained={model},prune_ratio=0.2,shots=50,epochs=1,backend=vllm,dtype=float32"
+                      + ("" if strategy == "merged" else f",adapter_strategy={strategy}"),
                       "--tasks", "boolq,piqa", "--limit", "8", "--batch_size", "auto",
                       "--output_path", str(tmp_path / "out")], cwd=hub_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     (path,) = (tmp_path / "out").rglob("results_*.json")
     tailored = json.loads(path.read_text())["config"]["tailored"]
-    assert tailored["backend"] == "vllm" and tailored["adapter_strategy"] == "merged"
+    assert tailored["backend"] == "vllm" and tailored["adapter_strategy"] == strategy
     assert set(tailored["adapters"]) == {"boolq", "piqa"}
     assert tailored["pruning"]["parameters_after"] < tailored["pruning"]["parameters_before"]
     for task, adapter in tailored["adapters"].items():
-        assert adapter["shots"] == 50 and f"loading {adapter['merged']} on vLLM" in result.stderr, task
+        assert adapter["shots"] == 50, task
+        if strategy == "merged":  # each task on its own engine
+            assert f"loading {adapter['merged']} on vLLM" in result.stderr, task
+    if strategy == "native":  # one engine, on the pruned checkpoint, served both adapters
+        assert re.findall(r"loading (\S+) on vLLM", result.stderr) == [tailored["pruning"]["checkpoint"]]

@@ -1,9 +1,8 @@
 """One task's adapter merged into the weights it was trained on, as an ordinary model folder.
 
-vLLM's native multi-LoRA path has known bugs exactly where lm-eval computes log-likelihoods
-(LoRA with ``prompt_logprobs``: a crash on the CPU, an unadapted request batched after an adapted
-one getting the adapter anyway), so ``backend=vllm`` serves each task from a folder with its adapter
-merged in: ``W' = W + scale * B @ A`` for every LoRA-wrapped projection (``W``: (out, in), ``B``:
+The default way ``backend=vllm`` serves per-task adapters (``adapter_strategy=merged``, see
+:mod:`tailored_harness.vllm_adapters`): no vLLM LoRA code is involved, so it holds on every vLLM
+version. ``W' = W + scale * B @ A`` for every LoRA-wrapped projection (``W``: (out, in), ``B``:
 (out, r), ``A``: (r, in), ``scale = alpha / r``). The folder loads anywhere a model folder loads.
 
 Merged folders are cached under ``$TAILORED_HARNESS_CACHE/merged/<adapter fingerprint>``: the
