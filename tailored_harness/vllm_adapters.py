@@ -56,16 +56,15 @@ def check_strategy(name: str) -> None:
 class AdapterStrategy:
     """Serves ``adapters`` (``{task: Adapter}``, trained on the model folder ``base``) on vLLM.
 
-    ``base_route`` is the route key of tasks without an adapter; every task with one has a route
-    named after the task.
+    Every task with an adapter has a route named after the task; any other route key is a task
+    without one, scored on ``base`` unadapted.
     """
 
     name = "base"
 
-    def __init__(self, base: str, adapters: dict[str, "Adapter"], base_route: str) -> None:
+    def __init__(self, base: str, adapters: dict[str, "Adapter"]) -> None:
         self.base = base
         self.adapters = dict(sorted(adapters.items()))
-        self.base_route = base_route
 
     def prepare(self, tokenizer: str, trust_remote_code: bool) -> None:
         """Build what the routes need (files, ...); runs before any engine starts."""
@@ -93,8 +92,8 @@ class MergedStrategy(AdapterStrategy):
 
     name = "merged"
 
-    def __init__(self, base: str, adapters: dict[str, "Adapter"], base_route: str) -> None:
-        super().__init__(base, adapters, base_route)
+    def __init__(self, base: str, adapters: dict[str, "Adapter"]) -> None:
+        super().__init__(base, adapters)
         self.merged: dict[str, str] = {}
 
     def prepare(self, tokenizer: str, trust_remote_code: bool) -> None:
@@ -122,8 +121,8 @@ class NativeLoRAStrategy(AdapterStrategy):
 
     name = "native"
 
-    def __init__(self, base: str, adapters: dict[str, "Adapter"], base_route: str) -> None:
-        super().__init__(base, adapters, base_route)
+    def __init__(self, base: str, adapters: dict[str, "Adapter"]) -> None:
+        super().__init__(base, adapters)
         from vllm.lora.request import LoRARequest
 
         # vLLM's adapter ids start at 1; the order is fixed so a run names them the same way each time

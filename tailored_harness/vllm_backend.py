@@ -127,7 +127,7 @@ class VLLMBackend(Backend):
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         self.pruning: dict[str, Any] | None = None
         self.pretrained = check_model_source(spec.pretrained)
-        self.strategy = STRATEGIES[spec.adapter_strategy or DEFAULT_STRATEGY](self.pretrained, {}, self.BASE_ROUTE)
+        self.strategy = STRATEGIES[spec.adapter_strategy or DEFAULT_STRATEGY](self.pretrained, {})
         self.lm: "LM | None" = None
         self.loaded: str | None = None  # folder of the live engine
         # transformers model for pruning and adapter training, dropped before vLLM starts
@@ -155,7 +155,7 @@ class VLLMBackend(Backend):
         else:
             workshop.prune_only(tasks)
         self.pruning = workshop.pruning
-        self.strategy = STRATEGIES[self.strategy.name](workshop.scored_folder, adapters, self.BASE_ROUTE)
+        self.strategy = STRATEGIES[self.strategy.name](workshop.scored_folder, adapters)
         self.workshop = None
         _release_memory()
         self.strategy.prepare(self.spec.tokenizer or self.spec.pretrained, self.spec.trust_remote_code)

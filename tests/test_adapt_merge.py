@@ -14,10 +14,12 @@ def adapter_dir(tiny_model_dir, tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from tailored_harness.adapt.spec import PROJECTIONS
+
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
     config = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False,
-                        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+                        target_modules=list(PROJECTIONS))
     peft_model = get_peft_model(model, config)
     folder = tmp_path / "adapter"
     peft_model.save_pretrained(folder)
