@@ -78,6 +78,15 @@ def check_model_source(name: str, what: str = "pretrained") -> str:
     return name
 
 
+def resolve_pretrained(spec: "ModelSpec") -> str:
+    """The model folder (or hub id) that ``spec.pretrained`` names: a GGUF file (``pretrained=x.gguf``
+    or ``gguf_file=``) is converted once into a cached Hugging Face folder, which is returned."""
+    from tailored_harness import gguf_import
+
+    converted = gguf_import.resolve(spec.pretrained, spec.gguf_file, spec.revision, spec.dtype)
+    return converted if converted is not None else check_model_source(spec.pretrained)
+
+
 class Backend:
     """Base class: a loaded model plus the lm-eval LM that scores each task."""
 
@@ -126,9 +135,10 @@ class HFBackend(Backend):
         self.adapters: dict[str, Any] = {}  # task -> tailored_harness.adapt.pipeline.Adapter
         self.adapter_names: dict[str, str] = {}  # task -> PEFT adapter name
         self.peft_model = None
-        pretrained = check_model_source(spec.pretrained)
+        #: the folder or hub id loaded: ``pretrained``, or the folder a GGUF file was converted into
+        self.pretrained = resolve_pretrained(spec)
         tokenizer = check_model_source(spec.tokenizer, "tokenizer") if spec.tokenizer else None
-        self.lm = self._load(pretrained, tokenizer)
+        self.lm = self._load(self.pretrained, tokenizer)
 
     def _load(self, pretrained: str, tokenizer: str | None, revision: str | None = None) -> "LM":
         from huggingface_hub.errors import HFValidationError
@@ -160,7 +170,7 @@ class HFBackend(Backend):
         """The dense model already in memory is pruned in place, saved to the cache and dropped; the
         saved folder is then loaded like any checkpoint, so what is scored is exactly what was saved."""
         if self.prune_only(tasks):
-            tokenizer = self.spec.tokenizer or self.spec.pretrained
+            tokenizer = self.spec.tokenizer or self.pretrained
             self.lm = self._load(self.pruning["checkpoint"], check_model_source(tokenizer, "tokenizer"),
                                  revision=self.spec.revision)
 
@@ -174,7 +184,7 @@ class HFBackend(Backend):
 
         from tailored_harness.prune import checkpoint, pipeline
 
-        base = checkpoint.base_identity(self.spec.pretrained, self.spec.revision)
+        base = checkpoint.base_identity(self.pretrained, self.spec.revision)
         folder, reused, report = pipeline.prune_loaded(self.lm.model, self.lm.tokenizer, prune, base, tasks)
         if reused:
             logger.info("reusing cached pruned checkpoint %s", folder)
@@ -212,7 +222,7 @@ class HFBackend(Backend):
     @property
     def scored_folder(self) -> str:
         """The folder (or hub id) whose weights are scored: the pruned checkpoint, or ``pretrained``."""
-        return self.pruning["checkpoint"] if self.pruning else self.spec.pretrained
+        return self.pruning["checkpoint"] if self.pruning else self.pretrained
 
     def route(self, task_name: str | None) -> str:
         return self.adapter_names.get(task_name, self.BASE_ROUTE)
@@ -238,7 +248,8 @@ class HFBackend(Backend):
         adapters = {task: {"folder": str(a.folder), "fingerprint": a.report["fingerprint"], "reused": a.reused,
                            "split": a.report["split"], "shots": len(a.report["documents"])}
                     for task, a in self.adapters.items()}
-        return {"backend": self.name, "device": self.device, "pruning": self.pruning, "adapters": adapters}
+        return {"backend": self.name, "device": self.device, "pretrained": self.pretrained, "pruning": self.pruning,
+                "adapters": adapters}
 
 
 from tailored_harness import vllm_backend  # noqa: E402,F401  registers "vllm" (vLLM itself is imported lazily)

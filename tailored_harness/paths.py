@@ -9,6 +9,7 @@ example with ``PYTHONPATH=.``) falls back to the top-level folders.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -112,3 +113,21 @@ def is_finished(folder: str | os.PathLike, report_file: str, key: str, required:
             logger.warning("ignoring incomplete or foreign %s at %s (it will be rebuilt)", what, folder)
         return False
     return all(any(folder.glob(pattern)) for pattern in required)
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, memoised in the cache by (path, size, mtime): a 13 GB model is hashed once."""
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:24]
+    memo = cache_dir() / "file-hashes" / key
+    try:
+        return memo.read_text().strip()
+    except OSError:
+        pass
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(chunk)
+    value = digest.hexdigest()
+    write_text_atomic(memo, value)
+    return value

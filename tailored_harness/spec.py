@@ -33,7 +33,10 @@ class ModelSpec:
     """What ``--model tailored`` loads and how it scores.
 
     Attributes:
-        pretrained: local model folder or hub id of a LLaMA-family causal LM.
+        pretrained: local model folder or hub id of a LLaMA-family causal LM, or a local ``.gguf``
+            file (converted once into a cached folder, see :mod:`tailored_harness.gguf_import`).
+        gguf_file: name of a GGUF file inside the ``pretrained`` folder or hub repository (as
+            lm-eval's ``HFLM`` names it), for a folder that holds several.
         tokenizer: tokenizer folder or hub id; defaults to ``pretrained``.
         revision: hub revision of ``pretrained``.
         backend: scoring backend, a name from :data:`tailored_harness.backends.BACKENDS`.
@@ -61,6 +64,7 @@ class ModelSpec:
     """
 
     pretrained: str
+    gguf_file: str | None = None
     tokenizer: str | None = None
     revision: str = "main"
     backend: str = "hf"
@@ -103,10 +107,12 @@ class ModelSpec:
 
         if not isinstance(self.pretrained, str) or not self.pretrained.strip():
             raise TailoredError(f"pretrained={self.pretrained!r} must name a model folder or hub id")
-        for name in ("tokenizer", "revision"):
+        for name in ("tokenizer", "revision", "gguf_file"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise TailoredError(f"{name}={value!r} must be a string")
+        if self.gguf_file is not None and not self.gguf_file.endswith(".gguf"):
+            raise TailoredError(f"gguf_file={self.gguf_file!r} must name a .gguf file")
         if self.backend not in BACKENDS:
             raise TailoredError(f"backend={self.backend!r} is not a backend; valid: {_choices(BACKENDS)}")
         if self.dtype not in DTYPES:

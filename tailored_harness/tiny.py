@@ -22,7 +22,8 @@ SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")
 
 @dataclasses.dataclass(frozen=True)
 class TinySpec:
-    """Shape of the tiny model. GQA by default: 4 query heads share 2 KV heads."""
+    """Shape of the tiny model. GQA by default: 4 query heads share 2 KV heads. ``tie_word_embeddings``:
+    the output layer is the input embedding (SmolLM2, LLaMA-3.2), one tensor in the checkpoint."""
 
     hidden_size: int = 64
     intermediate_size: int = 176
@@ -30,6 +31,7 @@ class TinySpec:
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
     max_position_embeddings: int = 2048
+    tie_word_embeddings: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -79,7 +81,7 @@ def build_model(tokenizer, spec: TinySpec = TinySpec()):
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=None,
-        tie_word_embeddings=False,
+        tie_word_embeddings=spec.tie_word_embeddings,
     )
     torch.manual_seed(spec.seed)
     model = LlamaForCausalLM(config)

@@ -24,7 +24,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any, Iterator
 
-from tailored_harness.backends import Backend, HFBackend, check_model_source, register_backend
+from tailored_harness.backends import Backend, HFBackend, register_backend, resolve_pretrained
 from tailored_harness.errors import TailoredError
 from tailored_harness.vllm_adapters import DEFAULT_STRATEGY, STRATEGIES
 
@@ -126,7 +126,7 @@ class VLLMBackend(Backend):
             # the scoring process for the few CPU cores.
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         self.pruning: dict[str, Any] | None = None
-        self.pretrained = check_model_source(spec.pretrained)
+        self.pretrained = resolve_pretrained(spec)  # a GGUF file is converted into a folder first
         self.strategy = STRATEGIES[spec.adapter_strategy or DEFAULT_STRATEGY](self.pretrained, {})
         self.lm: "LM | None" = None
         self.loaded: str | None = None  # folder of the live engine
@@ -158,7 +158,7 @@ class VLLMBackend(Backend):
         self.strategy = STRATEGIES[self.strategy.name](workshop.scored_folder, adapters)
         self.workshop = None
         _release_memory()
-        self.strategy.prepare(self.spec.tokenizer or self.spec.pretrained, self.spec.trust_remote_code)
+        self.strategy.prepare(self.spec.tokenizer or self.pretrained, self.spec.trust_remote_code)
 
     def route(self, task_name: str | None) -> str:
         return task_name if task_name in self.adapters else self.BASE_ROUTE
@@ -194,7 +194,7 @@ class VLLMBackend(Backend):
         """lm-eval's ``VLLM`` on ``folder`` with the spec's settings and the strategy's engine arguments."""
         spec = self.spec
         original = folder == self.pretrained
-        tokenizer = spec.tokenizer or (None if original else spec.pretrained)
+        tokenizer = spec.tokenizer or (None if original else self.pretrained)
         kwargs = dict(pretrained=folder, dtype=spec.dtype, revision=spec.revision if original else None,
                       trust_remote_code=spec.trust_remote_code, tokenizer=tokenizer, batch_size=spec.batch_size,
                       max_batch_size=spec.max_batch_size, max_length=spec.max_length,
@@ -217,7 +217,7 @@ class VLLMBackend(Backend):
                            "fingerprint": a.report["fingerprint"], "reused": a.reused, "split": a.report["split"],
                            "shots": len(a.report["documents"])}
                     for task, a in self.adapters.items()}
-        return {"backend": self.name, "vllm": vllm_version(),
+        return {"backend": self.name, "vllm": vllm_version(), "pretrained": self.pretrained,
                 "engine": {**engine_defaults(self.spec, self.cpu), **self.strategy.engine_args()},
                 "adapter_strategy": self.strategy.name, "pruning": self.pruning, "adapters": adapters}
 

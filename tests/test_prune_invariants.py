@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from prune_helpers import SHAPES, calibration_batch, logits, tiny_llama
+from prune_helpers import SHAPES, calibration_batch, hand_count, logits, tiny_llama
 from tailored_harness.prune import CRITERIA, PruneSpec, prune_model
 from tailored_harness.prune.plan import mask
 
@@ -61,3 +61,18 @@ def test_kv_groups_keep_their_query_heads():
         assert layer.self_attn.q_proj.out_features == 2 * 16 and layer.self_attn.k_proj.out_features == 16
         assert layer.self_attn.o_proj.in_features == 32 and layer.mlp.down_proj.in_features == 48
     assert pruned.config.num_attention_heads == 2 and pruned.config.num_key_value_heads == 1
+
+
+@pytest.mark.parametrize("layers", ["all", "1-2"])
+def test_tied_embeddings_stay_one_tensor_and_counts_match_a_hand_count(layers):
+    model = tiny_llama("gqa_tied")
+    config = model.config
+    dense_count = hand_count(config, [4] * 3, [2] * 3, [96] * 3)
+    pruned, plan, counts = prune_model(model, PruneSpec(ratio=0.5, layers=layers, importance="l2"), progress=False)
+    assert pruned.lm_head.weight is pruned.model.embed_tokens.weight
+    pruned_layers = range(3) if layers == "all" else range(1, 3)
+    heads = [2 if i in pruned_layers else 4 for i in range(3)]
+    kv = [h // 2 for h in heads]
+    mlp = [48 if i in pruned_layers else 96 for i in range(3)]
+    assert counts["before"]["total"] == dense_count
+    assert counts["after"]["total"] == hand_count(pruned.config, heads, kv, mlp) < dense_count

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tailored_harness.errors import TailoredError
-from tailored_harness.paths import atomic_dir, cache_dir, is_finished, read_json, write_text_atomic
+from tailored_harness.paths import atomic_dir, cache_dir, file_sha256, is_finished, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -32,30 +32,12 @@ AUTO_MAP = {
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
-def _file_sha256(path: Path) -> str:
-    """sha256 of a file, memoised in the cache by (path, size, mtime): a 13 GB model is hashed once."""
-    stat = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:24]
-    memo = cache_dir() / "file-hashes" / key
-    try:
-        return memo.read_text().strip()
-    except OSError:
-        pass
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 24), b""):
-            digest.update(chunk)
-    value = digest.hexdigest()
-    write_text_atomic(memo, value)
-    return value
-
-
 def base_identity(pretrained: str, revision: str = "main") -> dict[str, Any]:
     """What the base model is, by content for a local folder (config and weight hashes), else hub id."""
     path = Path(pretrained).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.name == "config.json" or p.name.endswith(WEIGHT_SUFFIXES))
-        return {"local": {p.name: _file_sha256(p) for p in files}}
+        return {"local": {p.name: file_sha256(p) for p in files}}
     return {"hub": pretrained, "revision": revision}
 
 

@@ -135,4 +135,7 @@ def finalize(model):
     pruned.to(dtype=next(model.parameters()).dtype)
     pruned.generation_config = model.generation_config
     pruned.train(model.training)
+    # ``assign`` (and ``to``) leave the output layer a Parameter of its own even where it shares the
+    # embedding's storage; re-tie, so a tied model stays one tensor (parameter counts, PEFT, saving).
+    pruned.tie_weights()
     return pruned
