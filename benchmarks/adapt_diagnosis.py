@@ -72,7 +72,7 @@ def main() -> None:
 
     from tailored_harness import reference
 
-    model, _ = reference.build(reference.ReferenceSpec(), progress=False)
+    model, _ = reference.model_folder(progress=False)
     task_manager = TaskManager()
     configs = [("dense", "shots=0")]
     for ratio in args.ratios.split(","):

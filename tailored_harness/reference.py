@@ -10,7 +10,11 @@ stage (pruning, adaptation) can be measured. So the project trains one:
 
 Validation documents never enter the corpus. The result is an ordinary Hugging Face folder, cached
 under a fingerprint of :class:`ReferenceSpec` and rebuilt when any field changes. With a fixed seed
-and thread count the build is bit-for-bit deterministic on one machine.
+and thread count the build is bit-for-bit deterministic on one machine, but not across machines:
+another CPU (or thread count) orders float reductions differently, and 1200 steps amplify that into
+a different model. So the package ships the default recipe's weights (:data:`SHIPPED_DIR`, 4 MB):
+:func:`model_folder` returns them whenever the requested recipe is the shipped one, and every
+machine scores the same model. ``tailored reference --retrain`` still trains it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 TRAINING_LOG = "training_log.json"
 RECIPE_VERSION = 1  # bump when the training code changes what a spec builds
+SHIPPED_FILE = "shipped.json"
+SHIPPED_WEIGHTS = "model.safetensors"
 
 
 def _answer_boolq(doc: dict[str, Any]) -> str:
@@ -123,6 +129,13 @@ class ReferenceSpec:
              "transformers": transformers.__version__, "tokenizers": tokenizers.__version__},
             sort_keys=True,
         )
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def recipe_fingerprint(self) -> str:
+        """Hash of what the recipe asks for (spec, world, code version), without the library versions:
+        it names the shipped weights, which are a file and do not change with the libraries."""
+        canonical = json.dumps({"spec": self.to_dict(), "world": self.world.fingerprint(), "recipe_version": RECIPE_VERSION},
+                               sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -276,3 +289,70 @@ def build(spec: ReferenceSpec = ReferenceSpec(), out: str | os.PathLike | None =
     log = {"losses": [round(x, 5) for x in losses], "corpus_texts": len(pairs)}
     tiny.save_atomic(model, tokenizer, folder, recipe, extra_json={TRAINING_LOG: log})
     return folder, False
+
+
+def shipped_dir() -> Path:
+    """Where the package keeps the default recipe's trained weights."""
+    from tailored_harness.paths import package_dir
+
+    return package_dir() / "reference_model"
+
+
+def shipped(spec: ReferenceSpec) -> Path | None:
+    """The shipped reference model, when it was trained from ``spec``'s recipe; else ``None``.
+
+    Its weights are checked against the sha256 recorded when they were shipped, so an altered file
+    is an error rather than a silently different model.
+    """
+    from tailored_harness.errors import TailoredError
+    from tailored_harness.paths import read_json
+
+    folder = shipped_dir()
+    info = read_json(folder / SHIPPED_FILE)
+    if not isinstance(info, dict) or info.get("recipe_fingerprint") != spec.recipe_fingerprint():
+        return None
+    digest = hashlib.sha256((folder / SHIPPED_WEIGHTS).read_bytes()).hexdigest()
+    if digest != info.get("sha256"):
+        raise TailoredError(f"the shipped reference model {folder / SHIPPED_WEIGHTS} has sha256 {digest}, not the "
+                            f"{info.get('sha256')} it was shipped with; reinstall the package or run "
+                            f"tailored reference --retrain")
+    return folder
+
+
+def ship(folder: Path, spec: ReferenceSpec, target: str | os.PathLike) -> Path:
+    """Copy a trained reference model into ``target`` (the package's ``reference_model`` folder, for a
+    maintainer), with ``shipped.json``: the recipe fingerprint, the weights' sha256 and the build's versions."""
+    import shutil
+
+    import tokenizers
+    import torch
+    import transformers
+
+    from tailored_harness.paths import atomic_dir
+
+    weights = (folder / SHIPPED_WEIGHTS).read_bytes()
+    info = {"recipe_fingerprint": spec.recipe_fingerprint(), "fingerprint": spec.fingerprint(),
+            "sha256": hashlib.sha256(weights).hexdigest(), "built_with": {
+                "torch": torch.__version__, "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
+                "threads": torch.get_num_threads()}}
+    with atomic_dir(target) as tmp:
+        for item in folder.iterdir():
+            if item.is_file():
+                shutil.copyfile(item, tmp / item.name)
+        (tmp / SHIPPED_FILE).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+    return Path(target)
+
+
+def model_folder(spec: ReferenceSpec = ReferenceSpec(), retrain: bool = False, out: str | os.PathLike | None = None,
+                 progress: bool = True) -> tuple[Path, str]:
+    """The reference model for ``spec``: ``(folder, how)``, ``how`` one of ``shipped``, ``cached``, ``trained``.
+
+    The shipped weights serve the recipe they were trained from unless ``retrain`` (or ``out``) asks
+    for a build; a build is cached under its fingerprint.
+    """
+    if not retrain and out is None:
+        folder = shipped(spec)
+        if folder is not None:
+            return folder, "shipped"
+    folder, reused = build(spec, out=out, progress=progress)
+    return folder, "cached" if reused else "trained"

@@ -90,6 +90,26 @@ def rows_from_results(results: dict[str, Any], configuration: str) -> list[dict[
     return rows
 
 
+def collect(runs: list[tuple[str, str | os.PathLike]], base: Path) -> tuple[list[dict], dict[str, str], dict[str, dict]]:
+    """Rows of every ``(name, lm-eval output folder)`` run (with ``pct_of_dense``), the results file
+    each came from (relative to ``base``, where the summary is written), and each task's
+    :func:`label_baselines` from the logged samples of the first run that has them, ``dense`` first."""
+    rows, sources, samples = [], {}, {}
+    for name, run_dir in runs:
+        path = latest_results_file(run_dir)
+        sources[name] = os.path.relpath(path.resolve(), base)
+        rows += rows_from_results(json.loads(path.read_text()), name)
+        samples[name] = samples_files(path)
+    baselines = {}
+    for name in sorted(samples, key=lambda n: n != DENSE):
+        for task, file in samples[name].items():
+            if task not in baselines:
+                found = label_baselines([json.loads(line) for line in file.read_text().splitlines() if line.strip()])
+                if found:
+                    baselines[task] = found
+    return relative_to(rows), sources, baselines
+
+
 def _key(row: dict[str, Any]) -> tuple[str, str, str]:
     return row["task"], row["configuration"], row["metric"]
 
@@ -132,8 +152,9 @@ def not_compared(rows: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> 
     return fmt(base_keys - run_keys), fmt(run_keys - base_keys)
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """The suite's table: task, configuration, metric ± stderr, % of dense, documents scored."""
+def format_table(rows: list[dict[str, Any]], baselines: dict[str, dict[str, float]] | None = None) -> str:
+    """The suite's table: task, configuration, metric ± stderr, % of dense, documents scored, and
+    (for tasks in ``baselines``, see :func:`label_baselines`) the majority-class and chance accuracies."""
     from tabulate import tabulate
 
     def cell(row):
@@ -146,8 +167,15 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         value = row.get("pct_of_dense")
         return "" if value is None else f"{value:.1f}%"
 
+    def reference(row, key):
+        known = (baselines or {}).get(row["task"])
+        return f"{known[key]:.4f}" if known and row["metric"].startswith("acc") else ""
+
     table = [[r["task"], r["configuration"], r["metric"], cell(r), pct(r), r["n"]] for r in rows]
     headers = ["task", "configuration", "metric", "value ± stderr", "% of dense", "n"]
+    if baselines:
+        table = [line + [reference(r, "majority"), reference(r, "chance")] for line, r in zip(table, rows)]
+        headers += ["majority class", "chance"]
     return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
 
 
@@ -181,28 +209,94 @@ def format_over_seeds(summary: list[dict[str, Any]]) -> str:
     return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def recovery(rows: list[dict[str, Any]], metric: str = "acc") -> list[dict[str, Any]]:
-    """Mean percentage of the dense score per configuration, over the tasks scored with ``metric``.
+def family(configuration: str) -> str:
+    """The configuration a seeded run belongs to: ``p20_adapt50_s1`` -> ``p20_adapt50``; others are their own."""
+    match = SEEDED.match(configuration)
+    return match["base"] if match else configuration
 
-    With ``acc`` this is the mean classification accuracy kept, the figure the Tailored-LLaMA
-    paper reports (95.68% at 20% compression and 86.54% at 50%, with 50 shots).
-    """
-    kept: dict[str, list[float]] = {}
+
+def family_means(rows: list[dict[str, Any]], metric: str) -> dict[tuple[str, str], tuple[float, int]]:
+    """``{(task, family): (mean value, seeds)}`` of ``metric``: seeded runs averaged, others as they are."""
+    groups: dict[tuple[str, str], list[float]] = {}
     for row in rows:
-        if row["metric"] == metric and row.get("pct_of_dense") is not None and row["configuration"] != DENSE:
-            kept.setdefault(row["configuration"], []).append(row["pct_of_dense"])
-    return [{"configuration": name, "metric": metric, "mean_pct_of_dense": sum(v) / len(v), "tasks": len(v)}
-            for name, v in kept.items()]
+        if row["metric"] == metric:
+            groups.setdefault((row["task"], family(row["configuration"])), []).append(float(row["value"]))
+    return {key: (sum(v) / len(v), len(v)) for key, v in groups.items()}
+
+
+def recovery(rows: list[dict[str, Any]], metric: str = "acc", compare: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Mean percentage of a reference's score per configuration, over the tasks scored with ``metric``.
+
+    Seeded configurations (``NAME_sN``) count once, as the mean over their seeds. The reference is
+    ``dense``: with ``acc`` this is the mean classification accuracy kept, the figure the
+    Tailored-LLaMA paper reports (95.68% at 20% compression and 86.54% at 50%, with 50 shots).
+    ``compare`` maps a configuration to a second reference, e.g. ``p20_adapt50`` to
+    ``dense_adapt50``: the dense model with the same adapters, the fair comparison, since an adapter
+    also teaches the task's format and can lift a model above its own zero-shot score.
+    """
+    means, compare = family_means(rows, metric), compare or {}
+    out = []
+    for name in dict.fromkeys(family(r["configuration"]) for r in rows if r["metric"] == metric):
+        if name == DENSE:
+            continue
+        tasks = [task for task, fam in means if fam == name]
+        row: dict[str, Any] = {"configuration": name, "metric": metric, "seeds": max(means[(t, name)][1] for t in tasks)}
+        for key, reference in (("dense", DENSE), ("compared", compare.get(name))):
+            kept = [100.0 * means[(t, name)][0] / means[(t, reference)][0] for t in tasks
+                    if reference and means.get((t, reference), (0, 0))[0]]
+            row[f"mean_pct_of_{key}"] = sum(kept) / len(kept) if kept else None
+            row["tasks" if key == "dense" else "compared_to"] = len(kept) if key == "dense" else reference
+        if row["mean_pct_of_dense"] is not None or row["mean_pct_of_compared"] is not None:
+            out.append(row)
+    return out
 
 
 def format_recovery(summary: list[dict[str, Any]], paper: dict[str, float]) -> str:
     """Table of :func:`recovery`, with the paper's figure next to the configurations given one."""
     from tabulate import tabulate
 
-    table = [[r["configuration"], r["metric"], f"{r['mean_pct_of_dense']:.2f}%", r["tasks"],
+    def pct(value):
+        return "" if value is None else f"{value:.2f}%"
+
+    table = [[r["configuration"], r["metric"], r["seeds"], r["tasks"], pct(r["mean_pct_of_dense"]),
               f"{paper[r['configuration']]:.2f}%" if r["configuration"] in paper else ""] for r in summary]
-    headers = ["configuration", "metric", "mean % of dense", "tasks", "paper (Tailored-LLaMA)"]
+    headers = ["configuration", "metric", "seeds", "tasks", "mean % of dense", "paper (Tailored-LLaMA)"]
+    if any(r["compared_to"] for r in summary):
+        table = [line + [f"{pct(r['mean_pct_of_compared'])} of {r['compared_to']}" if r["compared_to"] else ""]
+                 for line, r in zip(table, summary)]
+        headers.append("mean % of the same adapters on dense")
     return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def label_baselines(samples: list[dict[str, Any]]) -> dict[str, float] | None:
+    """Majority-class and chance accuracy of the documents a multiple-choice task scored.
+
+    ``samples``: lm-eval's logged samples of one task (``--log_samples``), each with its gold
+    ``target`` (the choice index) and one request per choice in ``arguments``. Returns
+    ``{"majority", "chance", "n"}``: the share of the most frequent gold choice (what always
+    answering it scores) and the mean of 1 / choices; ``None`` for other tasks (generation).
+    """
+    if not samples:
+        return None
+    targets, choices = [], []
+    for sample in samples:
+        target, arguments = sample.get("target"), sample.get("arguments") or {}
+        if isinstance(target, bool) or not isinstance(target, int) or len(arguments) < 2:
+            return None
+        targets.append(target)
+        choices.append(len(arguments))
+    counts: dict[int, int] = {}
+    for target in targets:
+        counts[target] = counts.get(target, 0) + 1
+    return {"majority": max(counts.values()) / len(targets), "chance": sum(1 / c for c in choices) / len(choices),
+            "n": len(targets)}
+
+
+def samples_files(results_file: str | os.PathLike) -> dict[str, Path]:
+    """``{task: samples_<task>_<timestamp>.jsonl}`` written beside lm-eval's ``results_<timestamp>.json``."""
+    path = Path(results_file)
+    stamp = path.stem.removeprefix("results_")
+    return {p.name[len("samples_"):-len(f"_{stamp}.jsonl")]: p for p in path.parent.glob(f"samples_*_{stamp}.jsonl")}
 
 
 def format_regressions(comparisons: list[Comparison]) -> str:

@@ -50,7 +50,7 @@ class ModelSpec:
         prune_ratio, prune_layers, round_to, importance, calibration, calibration_samples,
             calibration_len, prune_seed: structured pruning before scoring; see
             :class:`tailored_harness.prune.spec.PruneSpec` (``prune_ratio=0``: no pruning).
-        shots, lora_r, lora_alpha, lora_dropout, lora_lr, epochs, train_batch_size, grad_accum,
+        shots, shot_draw, lora_r, lora_alpha, lora_dropout, lora_lr, epochs, train_batch_size, grad_accum,
             warmup_ratio, adapt_max_len, adapt_seed: one LoRA adapter per task, trained on that
             task's training documents; see :class:`tailored_harness.adapt.spec.AdaptSpec`
             (``shots=0``: no adaptation). Their defaults are the spec's.
@@ -83,6 +83,7 @@ class ModelSpec:
     calibration_len: int = PruneSpec.seq_len
     prune_seed: int = PruneSpec.seed
     shots: int = AdaptSpec.shots
+    shot_draw: str = AdaptSpec.draw
     lora_r: int = AdaptSpec.r
     lora_alpha: float = AdaptSpec.alpha
     lora_dropout: float = AdaptSpec.dropout

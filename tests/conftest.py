@@ -62,6 +62,18 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tied_tiny_model_dir(tmp_path_factory) -> Path:
+    """The tiny GQA LLaMA with tied input and output embeddings (as SmolLM2 and LLaMA-3.2 have), on a
+    tokenizer trained here."""
+    from tailored_harness import tiny, world
+
+    out = tmp_path_factory.mktemp("models") / "tiny-tied"
+    tokenizer = tiny.train_tokenizer(world.statements(world.make_world(world.WorldSpec())))
+    folder, _ = tiny.build_tiny(out, tokenizer, tiny.TinySpec(tie_word_embeddings=True))
+    return folder
+
+
+@pytest.fixture(scope="session")
 def llama2_tiny_dir(shared_dir: Path, tmp_path_factory) -> Path:
     """A tiny random LLaMA with the real LLaMA-2 tokenizer from ../shared, built by ``tailored tiny-model``."""
     model = tmp_path_factory.mktemp("models") / "tiny-llama2tok"

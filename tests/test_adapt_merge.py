@@ -8,6 +8,12 @@ import pytest
 import torch
 
 
+@pytest.fixture(params=["tiny_model_dir", "tied_tiny_model_dir"])
+def tiny_model_dir(request):
+    """The tiny model, untied and tied (the merged folder must keep one embedding tensor)."""
+    return request.getfixturevalue(request.param)
+
+
 @pytest.fixture
 def adapter_dir(tiny_model_dir, tmp_path):
     """A LoRA adapter on every projection with random, nonzero A and B, saved like the cache saves one."""
@@ -47,6 +53,11 @@ def test_merged_folder_scores_like_the_adapter_and_is_reused(tiny_model_dir, ada
     merged = _logits(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), ids)
     assert (adapted - plain).abs().max() > 1e-2  # the adapter matters
     assert (merged - adapted).abs().max() < 1e-5  # and the merged folder carries it
+    tied = base.config.tie_word_embeddings
+    assert json.loads((folder / "config.json").read_text())["tie_word_embeddings"] is tied
+    from safetensors import safe_open
+
+    assert ("lm_head.weight" in safe_open(folder / "model.safetensors", "pt").keys()) is not tied
     assert merge_adapter(str(tiny_model_dir), adapter_dir, str(tiny_model_dir)) == (folder, True)
     (folder / REPORT_FILE).write_text("{ truncated")  # an interrupted or corrupted cache entry
     assert merge_adapter(str(tiny_model_dir), adapter_dir, str(tiny_model_dir)) == (folder, False)

@@ -60,7 +60,10 @@ def _adapter_folder(model, tmp_path, name, b_scale=0.0):
     return tmp_path / name
 
 
-def test_zero_adapter_gives_identical_loglikelihoods_and_a_nonzero_one_does_not(tiny_model_dir, task_manager, tmp_path):
+@pytest.mark.parametrize("model_fixture", ["tiny_model_dir", "tied_tiny_model_dir"])
+def test_zero_adapter_gives_identical_loglikelihoods_and_a_nonzero_one_does_not(request, model_fixture, task_manager,
+                                                                                tmp_path):
+    tiny_model_dir = request.getfixturevalue(model_fixture)
     requests = _requests(task_manager)
     lm = _lm(tiny_model_dir)
     plain = lm.loglikelihood(requests)
@@ -109,7 +112,9 @@ def test_each_task_scores_with_its_own_adapter_like_lm_evals_hflm_with_peft(tiny
         assert max(abs(mine[k][0] - base[k][0]) for k in mine) > 1e-3  # the adapter did change the scores
 
 
-def test_training_then_unloading_gives_the_model_back_bit_identical(tiny_model_dir, task_manager):
+@pytest.mark.parametrize("model_fixture", ["tiny_model_dir", "tied_tiny_model_dir"])
+def test_training_then_unloading_gives_the_model_back_bit_identical(request, model_fixture, task_manager):
+    tiny_model_dir = request.getfixturevalue(model_fixture)
     from lm_eval.tasks import get_task_dict
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -123,9 +128,11 @@ def test_training_then_unloading_gives_the_model_back_bit_identical(tiny_model_d
         before = model(ids).logits
     task = get_task_dict(["synth_boolq"], task_manager)["synth_boolq"]
     spec = AdaptSpec(shots=4, epochs=1, learning_rate=0.01, seed=3)
-    back, adapter = adapt_task(model, tokenizer, task, "synth_boolq", spec, {"test": "unload"}, progress=False)
+    back, adapter = adapt_task(model, tokenizer, task, "synth_boolq", spec, {"test": "unload", "model": model_fixture},
+                               progress=False)
     with torch.no_grad():
         assert torch.equal(back(ids).logits, before)
+    assert (back.lm_head.weight is back.model.embed_tokens.weight) is model.config.tie_word_embeddings
     report = json.loads((adapter.folder / "adaptation.json").read_text())
     assert report["split"] == "train" and len(report["documents"]) == 4 and len(report["losses"]) == 1
     assert not adapter.reused
@@ -208,7 +215,7 @@ def test_training_is_deterministic_for_a_seed(tiny_model_dir, task_manager):
     def lora_weights(seed):
         model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
         spec = AdaptSpec(shots=6, epochs=2, learning_rate=0.01, seed=seed)
-        _, _, pairs = shots.examples(task, "synth_piqa", spec.shots, spec.seed)
+        _, _, pairs = shots.examples(task, "synth_piqa", spec.shots, spec.seed, spec.draw)
         peft_model, losses = train_adapter(model, tokenizer, pairs, spec, progress=False)
         return {n: p.detach().clone() for n, p in peft_model.named_parameters() if "lora_" in n}, losses
 

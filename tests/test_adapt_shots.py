@@ -93,10 +93,34 @@ def test_training_and_evaluated_documents_are_disjoint_on_a_real_task(task_manag
     from lm_eval.tasks import get_task_dict
 
     task = get_task_dict(["synth_boolq"], task_manager)["synth_boolq"]
-    split, indices, pairs = shots.examples(task, "synth_boolq", 50, seed=0)
+    split, indices, pairs = shots.examples(task, "synth_boolq", 50, seed=0, draw="stratified")
     assert split == "train" and len(indices) == len(set(indices)) == 50
     trained = {pairs[i][0] for i in range(50)}
     evaluated = {task.fewshot_context(doc, num_fewshot=0) for doc in task.eval_docs}
     assert shots.evaluated_split(task) == "validation" and len(evaluated) > 100
     assert not trained & evaluated
     assert Counter(pair[1] for pair in pairs) == {" yes": 25, " no": 25}  # stratified by gold answer
+    _, _, drawn = shots.examples(task, "synth_boolq", 50, seed=0, draw="proportional")
+    train_yes = sum(doc["label"] for doc in task.training_docs()) / len(task.training_docs())
+    assert abs(Counter(pair[1] for pair in drawn)[" yes"] - 50 * train_yes) <= 1  # the training split's proportion
+
+
+def test_proportional_draw_keeps_the_training_splits_label_proportions_for_every_seed():
+    labels = [1] * 298 + [0] * 202  # BoolQ's training split here: 59.6% "yes"
+    for seed in range(5):
+        picked = shots.proportional(labels, 50, seed)
+        assert len(set(picked)) == 50 and Counter(labels[i] for i in picked) == {1: 30, 0: 20}
+    assert shots.proportional(labels, 50, 0) == shots.proportional(labels, 50, 0)
+    assert shots.proportional(labels, 50, 0) != shots.proportional(labels, 50, 1)
+    three = [0] * 5 + [1] * 3 + [2] * 2  # 10 shots of 4: exact 2.0, 1.2, 0.8 -> largest remainders give 2, 1, 1
+    assert Counter(three[i] for i in shots.proportional(three, 4, 0)) == {0: 2, 1: 1, 2: 1}
+    assert sorted(shots.proportional(labels, 600, 0)) == list(range(500))
+    assert len(shots.proportional([None] * 10, 4, seed=0)) == 4
+
+
+def test_shot_draw_is_a_model_arg_with_named_choices():
+    from tailored_harness.spec import ModelSpec
+
+    assert ModelSpec(pretrained="x", shot_draw="proportional").adapt_spec().draw == "proportional"
+    with pytest.raises(TailoredError, match="shot_draw='balanced' is not a shot draw; valid: stratified, proportional"):
+        ModelSpec(pretrained="x", shot_draw="balanced")

@@ -97,12 +97,15 @@ def test_tailored_on_a_gguf_file_scores_like_hf_on_the_converted_folder(tiny_ggu
         assert [s["resps"] for s in by_key["samples"][task]] == expected
 
 
-def test_cli_prunes_and_imports_a_gguf_file(tiny_gguf, tmp_path):
+def test_cli_prunes_adapts_and_imports_a_gguf_file(tiny_gguf, tmp_path):
     _, gguf_file = tiny_gguf[True]
     pruned = run_cli(["tailored", "prune", "--model", str(gguf_file), "--ratio", "0.5", "--importance", "l2", "--quiet"])
     assert pruned.returncode == 0, pruned.stderr[-2000:]
     report = json.loads((Path(pruned.stdout.strip()) / "pruning.json").read_text())
     assert report["parameters"]["after"]["total"] < report["parameters"]["before"]["total"]
+    adapted = run_cli(["tailored", "adapt", "--model", str(gguf_file), "--tasks", "synth_boolq", "--shots", "4",
+                       "--epochs", "1", "--quiet"])
+    assert adapted.returncode == 0 and adapted.stdout.startswith("synth_boolq\t"), adapted.stderr[-2000:]
     out = tmp_path / "imported"
     imported = run_cli(["tailored", "import-gguf", str(gguf_file), "--out", str(out)])
     assert imported.returncode == 0 and imported.stdout.strip() == str(out), imported.stderr[-2000:]

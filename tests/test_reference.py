@@ -126,3 +126,24 @@ def test_cli_names_a_bad_held_out_task_and_builds_nothing(isolated_cache, capsys
     err = capsys.readouterr().err
     assert "error: pretrain_tasks=['synth_boolq', 'synth_nope']" in err and "synth_piqa" in err
     assert not (isolated_cache / "reference").exists()
+
+
+def test_the_shipped_model_serves_its_recipe_only_and_refuses_altered_weights(tmp_path, monkeypatch):
+    from tailored_harness.errors import TailoredError
+
+    assert reference.shipped(SMALL) is None  # a recipe nobody shipped is trained
+    folder, _ = reference.build(SMALL, out=tmp_path / "built", progress=False)
+    monkeypatch.setattr(reference, "shipped_dir", lambda: tmp_path / "package" / "reference_model")
+    reference.ship(folder, SMALL, reference.shipped_dir())
+    assert reference.model_folder(SMALL) == (reference.shipped_dir(), "shipped")
+    assert reference.model_folder(SMALL, retrain=True)[1] in ("cached", "trained")
+    assert reference.shipped(dataclasses.replace(SMALL, seed=1)) is None
+    weights = reference.shipped_dir() / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(TailoredError, match="not the .* it was shipped with"):
+        reference.shipped(SMALL)
+
+
+def test_the_package_ships_the_default_recipes_weights():
+    folder = reference.shipped(reference.ReferenceSpec())
+    assert folder is not None and (folder / "config.json").is_file() and (folder / "tokenizer.json").is_file()

@@ -68,9 +68,37 @@ def test_recovery_is_the_mean_percentage_of_dense_over_accuracy_tasks():
                                _row("a", 0.6, configuration="p20"), _row("b", 0.5, configuration="p20"),
                                _row("q", 0.1, configuration="p20", metric="exact_match")])
     (summary,) = report.recovery(rows)
-    assert summary == {"configuration": "p20", "metric": "acc", "mean_pct_of_dense": 87.5, "tasks": 2}
+    assert summary == {"configuration": "p20", "metric": "acc", "mean_pct_of_dense": 87.5, "tasks": 2, "seeds": 1,
+                       "mean_pct_of_compared": None, "compared_to": None}
     table = report.format_recovery([summary], {"p20": 95.68})
     assert "87.50%" in table and "95.68%" in table
+
+
+def test_recovery_averages_seeds_first_and_compares_with_the_same_adapters_on_dense():
+    rows = [_row("a", 0.8), _row("b", 0.5),
+            _row("a", 0.6, configuration="dense_adapt50_s0"), _row("a", 1.0, configuration="dense_adapt50_s1"),
+            _row("b", 0.5, configuration="dense_adapt50_s0"), _row("b", 0.7, configuration="dense_adapt50_s1"),
+            _row("a", 0.5, configuration="p20_adapt50_s0"), _row("a", 0.7, configuration="p20_adapt50_s1"),
+            _row("b", 0.4, configuration="p20_adapt50_s0"), _row("b", 0.6, configuration="p20_adapt50_s1")]
+    summary = {r["configuration"]: r for r in report.recovery(rows, compare={"p20_adapt50": "dense_adapt50"})}
+    p20 = summary["p20_adapt50"]
+    # means: dense a .8 b .5; dense_adapt50 a .8 b .6; p20_adapt50 a .6 b .5
+    assert p20["seeds"] == 2 and p20["tasks"] == 2 and p20["compared_to"] == "dense_adapt50"
+    assert p20["mean_pct_of_dense"] == pytest.approx((75.0 + 100.0) / 2)
+    assert p20["mean_pct_of_compared"] == pytest.approx((75.0 + 500 / 6) / 2)
+    assert summary["dense_adapt50"]["mean_pct_of_dense"] == pytest.approx((100.0 + 120.0) / 2)
+    table = report.format_recovery(list(summary.values()), {})
+    assert "79.17% of dense_adapt50" in table
+
+
+def test_majority_and_chance_come_from_the_logged_samples_of_multiple_choice_tasks():
+    two = {"gen_args_0": {}, "gen_args_1": {}}
+    samples = [{"target": 1, "arguments": two}] * 3 + [{"target": 0, "arguments": two}]
+    assert report.label_baselines(samples) == {"majority": 0.75, "chance": 0.5, "n": 4}
+    assert report.label_baselines([{"target": "Paris", "arguments": {"gen_args_0": {}}}]) is None
+    rows = report.relative_to([_row("a", 0.8), _row("a", 0.6, configuration="p20")])
+    table = report.format_table(rows, {"a": {"majority": 0.75, "chance": 0.5, "n": 4}})
+    assert "majority class" in table and "0.7500" in table and "0.5000" in table
 
 
 def test_check_flags_only_drops_beyond_the_allowance():

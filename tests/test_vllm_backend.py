@@ -76,6 +76,19 @@ def vllm_model_dir(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="module")
+def vllm_tied_gguf(tmp_path_factory):
+    """The same shape with tied input and output embeddings, as a GGUF file (as SmolLM2 ships)."""
+    from gguf_helpers import write_gguf
+    from tailored_harness import tiny, world
+
+    tokenizer = tiny.train_tokenizer(world.statements(world.make_world(world.WorldSpec())))
+    spec = tiny.TinySpec(hidden_size=128, intermediate_size=256, num_hidden_layers=3, tie_word_embeddings=True)
+    root = tmp_path_factory.mktemp("models")
+    folder, _ = tiny.build_tiny(root / "tiny-vllm-tied", tokenizer, spec)
+    return write_gguf(folder, root / "tiny-vllm-tied.gguf")
+
+
 def _evaluate(model_dir, task_manager, backend: str, extra: str = ""):
     import lm_eval
 
@@ -97,17 +110,22 @@ def _requests(results, task):
 
 NATIVE = ",adapter_strategy=native"
 CASES = {"dense": "", "pruned": ",prune_ratio=0.5", "per-layer": ",prune_ratio=0.5,prune_layers=1-1"}
+PARAMS = [("vllm_model_dir", extra) for extra in (*CASES.values(), *(case + ADAPTED for case in CASES.values()),
+                                                  *(case + ADAPTED + NATIVE for case in CASES.values()))]
+IDS = [*CASES, *(f"{name}-adapted" for name in CASES), *(f"{name}-native" for name in CASES)]
+# tied embeddings, loaded from a GGUF file: dense, and per-layer widths with adapters under both strategies
+PARAMS += [("vllm_tied_gguf", extra) for extra in ("", CASES["per-layer"] + ADAPTED, CASES["per-layer"] + ADAPTED + NATIVE)]
+IDS += ["tied-gguf-dense", "tied-gguf-per-layer-adapted", "tied-gguf-per-layer-native"]
 
 
 @needs_vllm
 @pytest.mark.slow
 @pytest.mark.vllm
-@pytest.mark.parametrize("extra", [*CASES.values(), *(case + ADAPTED for case in CASES.values()),
-                                   *(case + ADAPTED + NATIVE for case in CASES.values())],
-                         ids=[*CASES, *(f"{name}-adapted" for name in CASES), *(f"{name}-native" for name in CASES)])
-def test_vllm_scores_like_hf_per_request(vllm_model_dir, task_manager, monkeypatch, extra):
+@pytest.mark.parametrize("source,extra", PARAMS, ids=IDS)
+def test_vllm_scores_like_hf_per_request(request, task_manager, monkeypatch, source, extra):
     from tailored_harness.vllm_backend import VLLMBackend
 
+    vllm_model_dir = request.getfixturevalue(source)
     loaded = []  # folder of every engine started
     load = VLLMBackend._load
     monkeypatch.setattr(VLLMBackend, "_load", lambda self, folder: loaded.append(folder) or load(self, folder))
@@ -130,6 +148,11 @@ def test_vllm_scores_like_hf_per_request(vllm_model_dir, task_manager, monkeypat
         print(f"{task}{extra}: {len(ours)} requests, max |Δ loglik| vLLM vs hf = {worst:.3g}")
         assert worst <= 1e-4, f"{task}: max |Δ loglik| = {worst}"
         assert all(bool(ours[k][1]) == bool(theirs[k][1]) for k in ours), f"{task}: is_greedy differs"
+    if source == "vllm_tied_gguf":  # vLLM scored the folder the GGUF file was converted into, tied
+        import json
+        from pathlib import Path
+
+        assert json.loads((Path(info["pretrained"]) / "config.json").read_text())["tie_word_embeddings"] is True
     if ADAPTED not in extra:
         assert len(loaded) == 1
         return
@@ -143,7 +166,7 @@ def test_vllm_scores_like_hf_per_request(vllm_model_dir, task_manager, monkeypat
     if NATIVE in extra:  # one engine on the unadapted weights served every task
         assert info["adapter_strategy"] == "native" and info["engine"]["enable_lora"] is True
         assert info["engine"]["lora_target_modules"] == sorted(PROJECTIONS)
-        assert loaded == [info["pruning"]["checkpoint"] if info["pruning"] else str(vllm_model_dir)]
+        assert loaded == [info["pruning"]["checkpoint"] if info["pruning"] else info["pretrained"]]
         assert set(merged.values()) == {None}
     else:  # one engine per task, each on its merged folder
         assert info["adapter_strategy"] == "merged" and "enable_lora" not in info["engine"]

@@ -58,7 +58,7 @@ def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identit
     if getattr(task.config, "num_fewshot", None):
         logger.warning("task %s is scored with num_fewshot=%s; its adapter is trained on the zero-shot format "
                        "(see the README, 'Adaptation')", name, task.config.num_fewshot)
-    split, indices, pairs = shots_mod.examples(task, name, spec.shots, spec.seed)
+    split, indices, pairs = shots_mod.examples(task, name, spec.shots, spec.seed, spec.draw)
     if len(pairs) < spec.shots:
         logger.warning("task %s: its %s split has only %d documents; training on all of them, not shots=%d",
                        name, split, len(pairs), spec.shots)

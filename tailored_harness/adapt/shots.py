@@ -1,15 +1,17 @@
 """Which documents a task's adapter trains on: ``shots`` of its training split, never the evaluated one.
 
-Pure core: :func:`stratified` picks indices from gold labels and a seed. :func:`training_split`
-decides where the shots come from (the training split, else the few-shot split when that is not the
-split being evaluated, else a clear error), and :func:`examples` writes them as the task scores them
+Pure core: a shot draw (a strategy in :data:`DRAWS`, chosen with ``shot_draw``) picks indices from
+the gold labels and a seed: :func:`stratified` (equal shots per gold choice) or :func:`proportional`
+(shots per gold choice in the training split's own proportions). :func:`training_split` decides
+where the shots come from (the training split, else the few-shot split when that is not the split
+being evaluated, else a clear error), and :func:`examples` writes them as the task scores them
 (:func:`tailored_harness.task_format.scored_pair`). Light module: no torch.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from tailored_harness.errors import TailoredError
 from tailored_harness.task_format import gold_label, scored_pair
@@ -58,11 +60,7 @@ def stratified(labels: Sequence[int | None], shots: int, seed: int) -> list[int]
     every stratum is empty. Returns indices in draw order; all of them if ``shots`` >= len(labels).
     """
     rng = random.Random(seed)
-    strata: dict[int | None, list[int]] = {}
-    for index, label in enumerate(labels):
-        strata.setdefault(label, []).append(index)
-    for members in strata.values():
-        rng.shuffle(members)
+    strata = _strata(labels, rng)
     order = sorted(strata, key=lambda label: (label is None, label))
     rng.shuffle(order)
     chosen: list[int] = []
@@ -73,8 +71,50 @@ def stratified(labels: Sequence[int | None], shots: int, seed: int) -> list[int]
     return chosen
 
 
-def examples(task, name: str, shots: int, seed: int) -> tuple[str, list[int], list[tuple[str, str]]]:
-    """``(split, document indices in it, (context, continuation) pairs)`` of the shots ``task`` trains on."""
+def _strata(labels: Sequence[int | None], rng: random.Random) -> dict[int | None, list[int]]:
+    """Document indices per gold label, each list in a seeded order (drawn from the end)."""
+    strata: dict[int | None, list[int]] = {}
+    for index, label in enumerate(labels):
+        strata.setdefault(label, []).append(index)
+    for members in strata.values():
+        rng.shuffle(members)
+    return strata
+
+
+def proportional(labels: Sequence[int | None], shots: int, seed: int) -> list[int]:
+    """Indices of ``shots`` documents, drawn with ``seed``, with each gold label in the proportion it
+    has among ``labels`` (largest remainders round the counts, ties to the larger stratum).
+
+    Unlike a plain random draw, the label counts do not vary with the seed: with BoolQ's 59.6% "yes"
+    in its training split, 50 shots are always 30 "yes" and 20 "no". Returns indices in draw order.
+    """
+    rng = random.Random(seed)
+    strata = _strata(labels, rng)
+    total = len(labels)
+    shots = min(shots, total)
+    exact = {label: shots * len(members) / total for label, members in strata.items()}
+    counts = {label: int(value) for label, value in exact.items()}
+    by_remainder = sorted(strata, key=lambda label: (-(exact[label] - counts[label]), -len(strata[label]),
+                                                     label is None, label))
+    for label in by_remainder[:shots - sum(counts.values())]:
+        counts[label] += 1
+    order = sorted(strata, key=lambda label: (label is None, label))
+    rng.shuffle(order)
+    chosen = [strata[label].pop() for label in order for _ in range(counts[label])]
+    rng.shuffle(chosen)
+    return chosen
+
+
+#: name -> ``draw(labels, shots, seed) -> indices``: how a task's shots are chosen (``shot_draw``).
+DRAWS: dict[str, Callable[[Sequence[int | None], int, int], list[int]]] = {
+    "stratified": stratified,
+    "proportional": proportional,
+}
+
+
+def examples(task, name: str, shots: int, seed: int, draw: str) -> tuple[str, list[int], list[tuple[str, str]]]:
+    """``(split, document indices in it, (context, continuation) pairs)`` of the shots ``task`` trains on,
+    drawn with the strategy ``draw`` (a name in :data:`DRAWS`)."""
     split, docs = training_split(task, name)
-    picked = stratified([gold_label(task, doc) for doc in docs], shots, seed)
+    picked = DRAWS[draw]([gold_label(task, doc) for doc in docs], shots, seed)
     return split, picked, [scored_pair(task, docs[i]) for i in picked]

@@ -23,7 +23,7 @@ from tailored_harness.paths import atomic_dir, cache_dir, is_finished, read_json
 logger = logging.getLogger(__name__)
 
 REPORT_FILE = "adaptation.json"
-ADAPT_VERSION = 1  # bump when the training code changes what a spec builds
+ADAPT_VERSION = 2  # bump when the training code changes what a spec builds (2: length-grouped micro-batches)
 
 
 def _canonical(value: Any) -> str:

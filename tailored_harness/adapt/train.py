@@ -1,9 +1,20 @@
 """Train one LoRA adapter on a task's shots: the loss covers only the gold continuation.
 
-:func:`batches` is the pure core (token ids and labels from ``(context, continuation)`` pairs);
-:func:`train_adapter` wraps the model with PEFT, trains and returns the PEFT model and the loss of
-every optimizer step. Deterministic for a seed on one machine. On CUDA the forward pass runs under
-bfloat16 autocast (LoRA weights stay float32); on the CPU everything is float32.
+Pure cores: :func:`epoch_batches` (which examples share a micro-batch) and :func:`batches` (token ids
+and labels from ``(context, continuation)`` pairs). :func:`train_adapter` wraps the model with PEFT,
+trains and returns the PEFT model and the loss of every optimizer step. Deterministic for a seed on
+one machine. On CUDA the forward pass runs under bfloat16 autocast (LoRA weights stay float32); on
+the CPU everything is float32.
+
+Where the time goes, and what is not spent (``benchmarks/adapt_step.py`` measures both):
+
+* The output layer runs only where the loss reads it. A BoolQ shot is some 120 tokens of passage
+  and question and one answer token, and the output layer of a small model is a large share of its
+  weights (SmolLM2: 28M of 135M, a 49,152-way softmax at every position). :func:`continuation_loss`
+  asks the model for logits at the answer positions only (``logits_to_keep``), which gives exactly
+  the loss that full logits give.
+* Examples of similar length share a micro-batch (:func:`epoch_batches`), so right padding, which
+  costs as much as real tokens, stays small.
 """
 
 from __future__ import annotations
@@ -21,12 +32,28 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-def batches(encoded: list[tuple[list[int], int]], batch_size: int, pad: int,
-            order: list[int]) -> Iterator[tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]]:
-    """``(input_ids, attention_mask, labels)`` batches (B, T) of ``encoded`` rows in ``order``
+def epoch_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Example indices of one epoch's micro-batches, similar lengths together, in a seeded order.
+
+    The examples are shuffled, then stably sorted by length (equal lengths stay shuffled), cut into
+    groups of ``batch_size``, and the groups are shuffled: a micro-batch is padded to its longest
+    member, so grouping by length is what keeps the padding small (on 50 BoolQ shots, padded tokens
+    fall from 46% of the real ones in random batches of 4 to 6%). Every example is in exactly one group.
+    """
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    order.sort(key=lengths.__getitem__)
+    groups = [order[first:first + batch_size] for first in range(0, len(order), batch_size)]
+    rng.shuffle(groups)
+    return groups
+
+
+def batches(encoded: list[tuple[list[int], int]], groups: list[list[int]],
+            pad: int) -> Iterator[tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]]:
+    """``(input_ids, attention_mask, labels)`` batches (B, T) of ``encoded`` rows, one per group
     (:func:`tailored_harness.task_format.right_padded`: labels only on continuation tokens)."""
-    for first in range(0, len(order), batch_size):
-        yield right_padded([encoded[i] for i in order[first:first + batch_size]], pad)
+    for group in groups:
+        yield right_padded([encoded[i] for i in group], pad)
 
 
 def learning_rate(step: int, total: int, spec: AdaptSpec) -> float:
@@ -82,17 +109,16 @@ def train_adapter(model, tokenizer, pairs: list[tuple[str, str]], spec: AdaptSpe
     bar = tqdm(total=total, desc=desc, unit="step", disable=not progress)
     try:
         for _ in range(spec.epochs):
-            order = list(range(len(encoded)))
-            rng.shuffle(order)
-            micro = list(batches(encoded, spec.batch_size, pad_id(tokenizer), order))
+            groups = epoch_batches([len(ids) for ids, _ in encoded], spec.batch_size, rng)
+            micro = list(batches(encoded, groups, pad_id(tokenizer)))
             for first in range(0, len(micro), spec.grad_accum):
                 group = micro[first:first + spec.grad_accum]
                 tokens = sum(int((labels != IGNORE).sum()) for _, _, labels in group)
                 step_loss = 0.0
                 for input_ids, mask, labels in group:
                     with autocast:
-                        logits = peft_model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
-                    loss = _continuation_loss(logits, labels.to(device)) / tokens
+                        loss = continuation_loss(peft_model, input_ids.to(device), mask.to(device), labels.to(device))
+                    loss = loss / tokens
                     loss.backward()
                     step_loss += loss.item()
                 for group_ in optimizer.param_groups:
@@ -109,16 +135,29 @@ def train_adapter(model, tokenizer, pairs: list[tuple[str, str]], spec: AdaptSpe
     return peft_model, losses
 
 
-def _continuation_loss(logits, labels) -> "torch.Tensor":
-    """Summed next-token cross-entropy over labelled positions (divided by the step's token count by the caller).
+def scored_positions(labels: "torch.Tensor") -> "torch.Tensor":
+    """Positions whose output predicts a labelled token in some row: ``p`` with ``labels[b, p + 1]``
+    labelled for some ``b``; sorted, (k,). ``labels``: (B, T)."""
+    import torch
 
-    ``logits``: (B, T, vocab); ``labels``: (B, T). Summing and dividing by the tokens of the whole
-    accumulated step makes the step's gradient that of the mean over all its continuation tokens,
-    whatever the split into micro-batches.
+    return torch.nonzero((labels[:, 1:] != IGNORE).any(dim=0)).flatten()
+
+
+def continuation_loss(model, input_ids: "torch.Tensor", attention_mask: "torch.Tensor",
+                      labels: "torch.Tensor") -> "torch.Tensor":
+    """Summed next-token cross-entropy over labelled positions (the caller divides by the step's tokens).
+
+    ``input_ids``, ``attention_mask``, ``labels``: (B, T). The model computes its output layer at
+    the :func:`scored_positions` only (``logits_to_keep`` takes a tensor of positions), giving logits
+    (B, k, vocab) instead of (B, T, vocab); positions that are labelled in one row but not another
+    are ignored there. The sum equals the full-logits loss (``tests/test_adapt_train.py``). Summing
+    and dividing by the tokens of the whole accumulated step makes the step's gradient that of the
+    mean over all its continuation tokens, whatever the split into micro-batches.
     """
     import torch
 
-    shifted = logits[:, :-1].float()
-    target = labels[:, 1:]
-    return torch.nn.functional.cross_entropy(shifted.reshape(-1, shifted.shape[-1]), target.reshape(-1),
+    positions = scored_positions(labels)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=positions).logits
+    targets = labels[:, positions + 1]
+    return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                              ignore_index=IGNORE, reduction="sum")
