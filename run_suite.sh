@@ -31,8 +31,9 @@
 #                         suite's dense + pruned set for the default run, dense otherwise)
 #   --limit N             documents per task (default: all; smollm2: 500, --quick 100)
 #   --device D            default cpu        --batch-size B   default 8
-#   --out FILE            summary JSON (default: results/suite.json)
-#   --runs DIR            lm-eval output folders (default: results/runs)
+#   --out FILE            summary JSON (default: results/suite.json; smollm2: results/smollm2-suite.json,
+#                         --quick results/smollm2-quick-suite.json)
+#   --runs DIR            lm-eval output folders (default: results/runs, smollm2: results/runs/smollm2[-quick])
 #   --baseline FILE       baseline to check against (default: the suite's, for its default model and
 #                         tasks; no check otherwise)
 #   --update-baseline     write this run as the baseline instead of checking it
@@ -54,13 +55,13 @@ configs=()
 limit=""
 device="cpu"
 batch_size="8"
-out="$here/results/suite.json"
-runs="$here/results/runs"
+out=""
+runs=""
 baseline=""
 update_baseline=""
 check="yes"
 
-usage() { sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "run_suite.sh: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -93,6 +94,10 @@ if [ -n "$data_dir" ]; then
   [ -d "$data_dir" ] || { echo "run_suite.sh: --data-dir '$data_dir' is not a folder" >&2; exit 2; }
   data_dir="$(cd "$data_dir" && pwd)"
 fi
+prefix=""
+if [ "$suite" = "smollm2" ]; then prefix="smollm2${quick:+-quick}"; fi
+out="${out:-$here/results/${prefix:+$prefix-}suite.json}"
+runs="${runs:-$here/results/runs${prefix:+/$prefix}}"
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac  # lm_eval may run from --data-dir
 case "$runs" in /*) ;; *) runs="$PWD/$runs" ;; esac
 
@@ -102,8 +107,8 @@ report_args=()
 if [ "$suite" = "smollm2" ]; then
   tasks="${tasks:-boolq,piqa}"
   layers="4-27"  # LLM-Pruner's 4-29 of LLaMA-7B's 32 layers keeps the first 4 and the last 2; so do we of 30
-  if [ -n "$quick" ]; then limit="${limit:-100}"; name="smollm2-quick"; else limit="${limit:-500}"; name="smollm2"; fi
-  if [ -n "$default_run" ] && [ -z "$baseline" ] && [ ${#configs[@]} -eq 0 ]; then baseline="$here/results/$name-baseline.json"; fi
+  if [ -n "$quick" ]; then limit="${limit:-100}"; else limit="${limit:-500}"; fi
+  if [ -n "$default_run" ] && [ -z "$baseline" ] && [ ${#configs[@]} -eq 0 ]; then baseline="$here/results/$prefix-baseline.json"; fi
   if [ ${#configs[@]} -eq 0 ]; then
     configs=("dense=shots=0")
     if [ -n "$quick" ]; then seeds="0"; else seeds="0 1 2"; fi

@@ -272,20 +272,21 @@ def label_baselines(samples: list[dict[str, Any]]) -> dict[str, float] | None:
     """Majority-class and chance accuracy of the documents a multiple-choice task scored.
 
     ``samples``: lm-eval's logged samples of one task (``--log_samples``), each with its gold
-    ``target`` (the choice index) and one request per choice in ``arguments``. Returns
-    ``{"majority", "chance", "n"}``: the share of the most frequent gold choice (what always
-    answering it scores) and the mean of 1 / choices; ``None`` for other tasks (generation).
+    ``target`` (the choice, which lm-eval writes as text) and one request per choice in
+    ``arguments``. Returns ``{"majority", "chance", "n"}``: the share of the most frequent gold
+    choice (what always answering it scores) and the mean of 1 / choices; ``None`` for other tasks
+    (generation: one request per document).
     """
     if not samples:
         return None
     targets, choices = [], []
     for sample in samples:
-        target, arguments = sample.get("target"), sample.get("arguments") or {}
-        if isinstance(target, bool) or not isinstance(target, int) or len(arguments) < 2:
+        arguments = sample.get("arguments") or {}
+        if "target" not in sample or len(arguments) < 2:
             return None
-        targets.append(target)
+        targets.append(str(sample["target"]))
         choices.append(len(arguments))
-    counts: dict[int, int] = {}
+    counts: dict[str, int] = {}
     for target in targets:
         counts[target] = counts.get(target, 0) + 1
     return {"majority": max(counts.values()) / len(targets), "chance": sum(1 / c for c in choices) / len(choices),

@@ -93,7 +93,7 @@ def test_recovery_averages_seeds_first_and_compares_with_the_same_adapters_on_de
 
 def test_majority_and_chance_come_from_the_logged_samples_of_multiple_choice_tasks():
     two = {"gen_args_0": {}, "gen_args_1": {}}
-    samples = [{"target": 1, "arguments": two}] * 3 + [{"target": 0, "arguments": two}]
+    samples = [{"target": "1", "arguments": two}] * 3 + [{"target": "0", "arguments": two}]  # as lm-eval logs them
     assert report.label_baselines(samples) == {"majority": 0.75, "chance": 0.5, "n": 4}
     assert report.label_baselines([{"target": "Paris", "arguments": {"gen_args_0": {}}}]) is None
     rows = report.relative_to([_row("a", 0.8), _row("a", 0.6, configuration="p20")])
