@@ -104,6 +104,8 @@ case "$runs" in /*) ;; *) runs="$PWD/$runs" ;; esac
 default_run=""
 if [ -z "$model" ] && [ -z "$tasks" ]; then default_run="yes"; fi
 report_args=()
+# Tailored-LLaMA's mean accuracy kept with 50 shots, next to ours in the recovery table of default runs.
+paper=(--paper p20_adapt50=95.68 --paper p50_adapt50=86.54)
 if [ "$suite" = "smollm2" ]; then
   tasks="${tasks:-boolq,piqa}"
   layers="4-27"  # LLM-Pruner's 4-29 of LLaMA-7B's 32 layers keeps the first 4 and the last 2; so do we of 30
@@ -126,7 +128,7 @@ if [ "$suite" = "smollm2" ]; then
                   "${p}_random=prune_ratio=$ratio,prune_layers=$layers,importance=random,shots=0")
       fi
     done
-    report_args+=(--paper p20_adapt50=95.68 --paper p50_adapt50=86.54)
+    report_args+=("${paper[@]}")
     [ -n "$quick" ] || report_args+=(--compare p20_adapt50=dense_adapt50 --compare p50_adapt50=dense_adapt50)
   fi
 else
@@ -149,8 +151,7 @@ else
       # Pruned as in ${p}_param_first_s0, then one LoRA adapter per task on 50 of its training documents.
       configs+=("${p}_adapt50=prune_ratio=$ratio,importance=param_first,prune_seed=0,shots=50")
     done
-    # Tailored-LLaMA's mean accuracy kept with 50 shots, next to ours in the recovery table.
-    report_args+=(--paper p20_adapt50=95.68 --paper p50_adapt50=86.54)
+    report_args+=("${paper[@]}")
     [ -n "$baseline" ] || baseline="$here/results/baseline.json"
   fi
 fi

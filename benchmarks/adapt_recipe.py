@@ -107,7 +107,6 @@ def main() -> None:
     from tailored_harness.adapt import AdaptSpec, shots, train
     from tailored_harness.prune import PruneSpec, prune_pretrained
     from tailored_harness.spec import ModelSpec
-    from tailored_harness.task_format import gold_label, scored_pair
 
     names = args.tasks.split(",")
     tasks = load_tasks(names, args.data_dir)
@@ -131,8 +130,7 @@ def main() -> None:
             spec = AdaptSpec.from_args(values)
             for name in names:
                 task, (dev, pool) = tasks[name], held_out[name]
-                picked = shots.DRAWS[spec.draw]([gold_label(task, d) for d in pool], spec.shots, spec.seed)
-                pairs = [scored_pair(task, pool[i]) for i in picked]
+                _, pairs = shots.pick(task, pool, spec.shots, spec.seed, spec.draw)
                 started = time.monotonic()
                 peft_model, losses = train.train_adapter(base, lm.tokenizer, pairs, spec, progress=False)
                 seconds = time.monotonic() - started

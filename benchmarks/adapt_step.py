@@ -21,23 +21,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import random
 import time
 
 
 def shots(task_name: str, data_dir: str | None, spec):
     """The ``spec.shots`` training examples the plugin would draw for ``task_name``, as (context, continuation)."""
-    if data_dir:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-        os.chdir(data_dir)  # the datasets library reads a local folder named like the hub id
-    from lm_eval.tasks import TaskManager, get_task_dict
+    from adapt_recipe import load_tasks  # a sibling script: benchmarks/ is on sys.path when run as one
 
     from tailored_harness.adapt import shots as shots_mod
-    from tailored_harness.run_context import flatten
 
-    task = flatten(get_task_dict([task_name], TaskManager()))[task_name]
+    task = load_tasks([task_name], data_dir)[task_name]
     _, _, pairs = shots_mod.examples(task, task_name, spec.shots, spec.seed, spec.draw)
     return pairs
 

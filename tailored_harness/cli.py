@@ -142,12 +142,7 @@ def _prune(args: argparse.Namespace) -> int:
 def _collect(runs: list[str], out: str | None) -> tuple[list[dict], dict[str, str], dict[str, dict]]:
     from tailored_harness import report
 
-    parsed = []
-    for item in runs:
-        name, sep, run_dir = item.partition("=")
-        if not sep or not name:
-            raise TailoredError(f"--run {item!r} must look like NAME=DIR")
-        parsed.append((name, run_dir))
+    parsed = _pairs(runs, "--run", "NAME=DIR")
     return report.collect(parsed, Path(out).resolve().parent if out else Path.cwd())
 
 
@@ -161,25 +156,24 @@ def _load_baseline(path: Path) -> list[dict]:
 
 
 def _paper_figures(items: list[str] | None) -> dict[str, float]:
+    usage = "CONFIGURATION=PERCENT, e.g. p20_adapt50=95.68"
     figures = {}
-    for item in items or []:
-        name, sep, value = item.partition("=")
+    for name, value in _pairs(items, "--paper", usage):
         try:
             figures[name] = float(value)
         except ValueError:
-            raise TailoredError(f"--paper {item!r} must look like CONFIGURATION=PERCENT, e.g. p20_adapt50=95.68") from None
-        if not sep or not name:
-            raise TailoredError(f"--paper {item!r} must look like CONFIGURATION=PERCENT, e.g. p20_adapt50=95.68")
+            raise TailoredError(f"--paper {name + '=' + value!r} must look like {usage}") from None
     return figures
 
 
-def _pairs(items: list[str] | None, option: str, example: str) -> dict[str, str]:
-    pairs = {}
+def _pairs(items: list[str] | None, option: str, example: str) -> list[tuple[str, str]]:
+    """``NAME=VALUE`` option values as ``(name, value)`` in the order given; one error line for a bad one."""
+    pairs = []
     for item in items or []:
         name, sep, value = item.partition("=")
         if not sep or not name or not value:
             raise TailoredError(f"{option} {item!r} must look like {example}")
-        pairs[name] = value
+        pairs.append((name, value))
     return pairs
 
 
@@ -187,7 +181,7 @@ def _report(args: argparse.Namespace) -> int:
     from tailored_harness import report
 
     rows, sources, baselines = _collect(args.run, args.out)
-    compare = _pairs(args.compare, "--compare", "CONFIGURATION=REFERENCE, e.g. p20_adapt50=dense_adapt50")
+    compare = dict(_pairs(args.compare, "--compare", "CONFIGURATION=REFERENCE, e.g. p20_adapt50=dense_adapt50"))
     seeds, paper = report.over_seeds(rows), _paper_figures(args.paper)
     recovery = report.recovery(rows, compare=compare)
     if args.out:

@@ -117,26 +117,28 @@ class ReferenceSpec:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def _recipe(self) -> dict[str, Any]:
+        """What the recipe asks for: the spec, the world's own fingerprint (which covers its
+        generation code) and the code version."""
+        return {"spec": self.to_dict(), "world": self.world.fingerprint(), "recipe_version": RECIPE_VERSION}
+
     def fingerprint(self) -> str:
-        """Hash of the recipe, the world's own fingerprint (which covers its generation code), the
-        code version and the libraries that shape the weights."""
+        """Hash of the recipe and the libraries that shape the weights: names a build's cache folder."""
         import tokenizers
         import torch
         import transformers
 
-        canonical = json.dumps(
-            {"spec": self.to_dict(), "world": self.world.fingerprint(), "recipe_version": RECIPE_VERSION, "torch": torch.__version__,
-             "transformers": transformers.__version__, "tokenizers": tokenizers.__version__},
-            sort_keys=True,
-        )
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return _digest({**self._recipe(), "torch": torch.__version__, "transformers": transformers.__version__,
+                        "tokenizers": tokenizers.__version__})
 
     def recipe_fingerprint(self) -> str:
-        """Hash of what the recipe asks for (spec, world, code version), without the library versions:
-        it names the shipped weights, which are a file and do not change with the libraries."""
-        canonical = json.dumps({"spec": self.to_dict(), "world": self.world.fingerprint(), "recipe_version": RECIPE_VERSION},
-                               sort_keys=True)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        """Hash of the recipe without the library versions: it names the shipped weights, which are a
+        file and do not change with the libraries."""
+        return _digest(self._recipe())
+
+
+def _digest(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def task_examples(folder: Path, tasks: tuple[str, ...] = tuple(TASK_FORMATS)) -> list[tuple[str, str]]:

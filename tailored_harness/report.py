@@ -240,15 +240,23 @@ def recovery(rows: list[dict[str, Any]], metric: str = "acc", compare: dict[str,
         if name == DENSE:
             continue
         tasks = [task for task, fam in means if fam == name]
-        row: dict[str, Any] = {"configuration": name, "metric": metric, "seeds": max(means[(t, name)][1] for t in tasks)}
-        for key, reference in (("dense", DENSE), ("compared", compare.get(name))):
-            kept = [100.0 * means[(t, name)][0] / means[(t, reference)][0] for t in tasks
-                    if reference and means.get((t, reference), (0, 0))[0]]
-            row[f"mean_pct_of_{key}"] = sum(kept) / len(kept) if kept else None
-            row["tasks" if key == "dense" else "compared_to"] = len(kept) if key == "dense" else reference
-        if row["mean_pct_of_dense"] is not None or row["mean_pct_of_compared"] is not None:
-            out.append(row)
+        pct_of_dense, kept_tasks = _mean_kept(means, name, DENSE, tasks)
+        reference = compare.get(name)
+        pct_of_compared = _mean_kept(means, name, reference, tasks)[0] if reference else None
+        if pct_of_dense is not None or pct_of_compared is not None:
+            out.append({"configuration": name, "metric": metric, "seeds": max(means[(t, name)][1] for t in tasks),
+                        "mean_pct_of_dense": pct_of_dense, "tasks": kept_tasks,
+                        "mean_pct_of_compared": pct_of_compared, "compared_to": reference})
     return out
+
+
+def _mean_kept(means: dict[tuple[str, str], tuple[float, int]], name: str, reference: str,
+               tasks: list[str]) -> tuple[float | None, int]:
+    """Mean over ``tasks`` of ``name``'s % of ``reference`` (tasks where the reference has a nonzero
+    score), and how many tasks that mean covers."""
+    kept = [100.0 * means[(t, name)][0] / means[(t, reference)][0] for t in tasks
+            if means.get((t, reference), (0, 0))[0]]
+    return (sum(kept) / len(kept) if kept else None), len(kept)
 
 
 def format_recovery(summary: list[dict[str, Any]], paper: dict[str, float]) -> str:

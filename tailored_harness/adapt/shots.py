@@ -112,9 +112,16 @@ DRAWS: dict[str, Callable[[Sequence[int | None], int, int], list[int]]] = {
 }
 
 
-def examples(task, name: str, shots: int, seed: int, draw: str) -> tuple[str, list[int], list[tuple[str, str]]]:
-    """``(split, document indices in it, (context, continuation) pairs)`` of the shots ``task`` trains on,
-    drawn with the strategy ``draw`` (a name in :data:`DRAWS`)."""
-    split, docs = training_split(task, name)
+def pick(task, docs: Sequence[dict[str, Any]], shots: int, seed: int,
+         draw: str) -> tuple[list[int], list[tuple[str, str]]]:
+    """``(indices into docs, (context, continuation) pairs)`` of ``shots`` documents drawn from ``docs``
+    with the strategy ``draw`` (a name in :data:`DRAWS`), written as ``task`` scores them."""
     picked = DRAWS[draw]([gold_label(task, doc) for doc in docs], shots, seed)
-    return split, picked, [scored_pair(task, docs[i]) for i in picked]
+    return picked, [scored_pair(task, docs[i]) for i in picked]
+
+
+def examples(task, name: str, shots: int, seed: int, draw: str) -> tuple[str, list[int], list[tuple[str, str]]]:
+    """``(split, document indices in it, (context, continuation) pairs)`` of the shots ``task`` trains on:
+    :func:`pick` over its :func:`training_split`."""
+    split, docs = training_split(task, name)
+    return (split, *pick(task, docs, shots, seed, draw))
