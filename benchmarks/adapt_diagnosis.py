@@ -38,7 +38,7 @@ def _logliks(sample: dict) -> list[float]:
 
 def _shot_facts(folder: str, task: str) -> set[tuple[str, str]]:
     """(person, attribute) of every training document of the adapter in ``folder``."""
-    from tailored_harness import reference, world
+    from tailored_harness.suite import reference, world
 
     indices = json.loads((Path(folder) / "adaptation.json").read_text())["documents"]
     world_folder, _ = world.materialize(reference.ReferenceSpec().world)
@@ -70,7 +70,7 @@ def main() -> None:
     from lm_eval.tasks import TaskManager
     from tabulate import tabulate
 
-    from tailored_harness import reference
+    from tailored_harness.suite import reference
 
     model, _ = reference.model_folder(progress=False)
     task_manager = TaskManager()

@@ -39,7 +39,7 @@ def main() -> None:
     from lm_eval.tasks import TaskManager
     from tabulate import tabulate
 
-    from tailored_harness import reference
+    from tailored_harness.suite import reference
 
     model, _ = reference.model_folder(progress=False)
     tasks = args.tasks.split(",")

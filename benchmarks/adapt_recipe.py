@@ -46,7 +46,7 @@ def load_tasks(names: list[str], data_dir: str | None) -> dict:
         os.chdir(data_dir)  # the datasets library reads a local folder named like the hub id
     from lm_eval.tasks import TaskManager, get_task_dict
 
-    from tailored_harness.run_context import flatten
+    from tailored_harness.lmeval.run_context import flatten
 
     return flatten(get_task_dict(names, TaskManager()))
 
@@ -65,7 +65,7 @@ def requests(task, name: str, docs: list[dict]):
     """lm-eval loglikelihood Instances, one per (document, choice), and the gold index per document."""
     from lm_eval.api.instance import Instance
 
-    from tailored_harness.task_format import gold_label
+    from tailored_harness.taskio.task_format import gold_label
 
     out, gold = [], []
     for doc_id, doc in enumerate(docs):
@@ -103,10 +103,10 @@ def main() -> None:
     from lm_eval.models.huggingface import HFLM
     from tabulate import tabulate
 
-    from tailored_harness import real_models
     from tailored_harness.adapt import AdaptSpec, shots, train
     from tailored_harness.prune import PruneSpec, prune_pretrained
-    from tailored_harness.spec import ModelSpec
+    from tailored_harness.spec.model import ModelSpec
+    from tailored_harness.suite import real_models
 
     names = args.tasks.split(",")
     tasks = load_tasks(names, args.data_dir)

@@ -40,7 +40,7 @@ def old_loss(model, ids, mask, labels):
     """The previous loss: the output layer at every position, then the labelled ones."""
     import torch
 
-    from tailored_harness.task_format import IGNORE
+    from tailored_harness.taskio.task_format import IGNORE
 
     logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
@@ -61,7 +61,7 @@ def run(name: str, model_dir: str, encoded, spec, epochs: int, pad: int) -> dict
     from transformers import AutoModelForCausalLM
 
     from tailored_harness.adapt import train
-    from tailored_harness.task_format import IGNORE, right_padded
+    from tailored_harness.taskio.task_format import IGNORE, right_padded
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     torch.manual_seed(spec.seed)
@@ -103,9 +103,9 @@ def main() -> None:
     from tabulate import tabulate
     from transformers import AutoTokenizer
 
-    from tailored_harness import real_models
     from tailored_harness.adapt import AdaptSpec
-    from tailored_harness.task_format import encode_pair, pad_id
+    from tailored_harness.suite import real_models
+    from tailored_harness.taskio.task_format import encode_pair, pad_id
 
     model_dir = args.model or str(real_models.materialize()[0])
     spec = AdaptSpec()

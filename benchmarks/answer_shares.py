@@ -22,7 +22,7 @@ ADAPTED = re.compile(r"^(?P<prefix>.+)_adapt\d+_s\d+$")
 
 def answers(run_dir: Path) -> dict[str, dict[int, tuple[int, bool, tuple[str, ...]]]]:
     """``{task: {doc_id: (chosen index, correct, choice continuations)}}`` of one lm-eval output folder."""
-    from tailored_harness import report
+    from tailored_harness.suite import report
 
     out = {}
     for task, path in report.samples_files(report.latest_results_file(run_dir)).items():

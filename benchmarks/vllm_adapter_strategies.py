@@ -31,8 +31,8 @@ from vllm_throughput import build_requests, compare, load_tasks
 def run_strategy(model: str, strategy: str, extra: dict, task_dict: dict,
                  requests: dict[str, list]) -> tuple[dict[str, float], dict]:
     """Seconds of prepare and of scoring on one freshly built ``--model tailored``, and the outputs."""
-    from tailored_harness.lm import TailoredLM
-    from tailored_harness.run_context import tasks_scope
+    from tailored_harness.lmeval.model import TailoredLM
+    from tailored_harness.lmeval.run_context import tasks_scope
 
     lm = TailoredLM(pretrained=model, backend="vllm", adapter_strategy=strategy, dtype="float32", device="cpu",
                     batch_size="auto", **extra)
@@ -57,9 +57,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     from tabulate import tabulate
 
-    from tailored_harness import reference
-    from tailored_harness.lm import TailoredLM
-    from tailored_harness.run_context import tasks_scope
+    from tailored_harness.lmeval.model import TailoredLM
+    from tailored_harness.lmeval.run_context import tasks_scope
+    from tailored_harness.suite import reference
 
     model = args.model or str(reference.model_folder(progress=False)[0])
     task_dict = load_tasks(["synth_boolq", "synth_piqa", "synth_qa"])

@@ -43,7 +43,7 @@ def time_backend(model: str, backend: str, extra: dict, requests: dict[str, list
     ``--model tailored``, and generated tokens per second (``tokens``): a model that stops later
     generates more per request, so requests per second alone would mislead there. Also returns the
     outputs (``(loglik, is_greedy)`` pairs and generations), to compare across backends."""
-    from tailored_harness.lm import TailoredLM
+    from tailored_harness.lmeval.model import TailoredLM
 
     batch_size = "auto" if backend == "vllm" else hf_batch_size
     lm = TailoredLM(pretrained=model, backend=backend, shots=0, dtype="float32", device="cpu", batch_size=batch_size,
@@ -74,7 +74,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     from tabulate import tabulate
 
-    from tailored_harness import reference
+    from tailored_harness.suite import reference
 
     model = args.model or str(reference.model_folder(progress=False)[0])
     requests = build_requests(load_tasks(["synth_boolq", "synth_piqa", "synth_qa"]), args.limit)

@@ -46,7 +46,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
     Uses the real LLaMA-2 tokenizer from ../shared when available, else one trained here.
     """
-    from tailored_harness import tiny, world
+    from tailored_harness.suite import tiny, world
 
     out = tmp_path_factory.mktemp("models") / "tiny"
     root = shared_root()
@@ -65,7 +65,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def tied_tiny_model_dir(tmp_path_factory) -> Path:
     """The tiny GQA LLaMA with tied input and output embeddings (as SmolLM2 and LLaMA-3.2 have), on a
     tokenizer trained here."""
-    from tailored_harness import tiny, world
+    from tailored_harness.suite import tiny, world
 
     out = tmp_path_factory.mktemp("models") / "tiny-tied"
     tokenizer = tiny.train_tokenizer(world.statements(world.make_world(world.WorldSpec())))
@@ -85,7 +85,7 @@ def llama2_tiny_dir(shared_dir: Path, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory) -> Path:
     """Every test (and every subprocess it starts) caches under one fresh folder, never ~/.cache."""
-    from tailored_harness.paths import CACHE_ENV
+    from tailored_harness.core.paths import CACHE_ENV
 
     root = tmp_path_factory.mktemp("cache")
     old = os.environ.get(CACHE_ENV)
@@ -127,6 +127,6 @@ def smollm2_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def smollm2_gguf(smollm2_dir: Path) -> Path:
     """The GGUF file ``smollm2_dir`` was converted from (in the session's cache)."""
-    from tailored_harness import gguf_import
+    from tailored_harness.models import gguf_import
 
     return Path(gguf_import.read_report(smollm2_dir)["source"])

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -33,7 +38,7 @@ def calibration_batch(samples: int = 4, length: int = 12, seed: int = 1):
     """A calibration batch shaped like ``calibration=tasks``: each sample takes its loss only on a
     tail of a different length (its "continuation"), the rest is context; the last sample is padded."""
     from tailored_harness.prune.calibration import Batch
-    from tailored_harness.task_format import IGNORE
+    from tailored_harness.taskio.task_format import IGNORE
 
     ids = calibration(samples, length, seed)
     labels = ids.clone()
@@ -61,3 +66,16 @@ def hand_count(config, heads: list[int], kv: list[int], mlp: list[int]) -> int:
     for h, k, m in zip(heads, kv, mlp):
         total += hidden * head_dim * (2 * h + 2 * k) + 3 * hidden * m + 2 * hidden
     return total
+
+
+def bare_venv(root: Path) -> Path:
+    """A venv that sees this one's packages (by symlink) except tailored_harness and its start-up hook."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    site = Path(sysconfig.get_paths()["purelib"])
+    target = Path(subprocess.run([str(root / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                 check=True, capture_output=True, text=True).stdout.strip())
+    for entry in site.iterdir():
+        if entry.name.startswith(("tailored_harness", "tailored-harness", "tailored_harness_hook")):
+            continue
+        (target / entry.name).symlink_to(entry)
+    return root / "bin" / "python"

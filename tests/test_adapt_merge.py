@@ -66,7 +66,7 @@ def test_merged_folder_scores_like_the_adapter_and_is_reused(tiny_model_dir, ada
 
 def test_an_unfinished_adapter_folder_is_refused_by_name(tiny_model_dir, adapter_dir):
     from tailored_harness.adapt.merge import merge_adapter
-    from tailored_harness.errors import TailoredError
+    from tailored_harness.core.errors import TailoredError
 
     (adapter_dir / "adaptation.json").unlink()
     with pytest.raises(TailoredError, match="has no readable adaptation.json"):

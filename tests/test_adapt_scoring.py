@@ -27,7 +27,7 @@ def _requests(task_manager, limit=6):
 
 
 def _lm(tiny_model_dir):
-    from tailored_harness.lm import TailoredLM
+    from tailored_harness.lmeval.model import TailoredLM
 
     return TailoredLM(pretrained=str(tiny_model_dir), device="cpu", dtype="float32", shots=0)
 
@@ -44,9 +44,10 @@ def _attach(lm, folders: dict):
 
 def _adapter_folder(model, tmp_path, name, b_scale=0.0):
     """Save a LoRA adapter of the default spec for ``model``; B is zero (PEFT's init) unless ``b_scale``."""
+    from peft import get_peft_model
+
     from tailored_harness.adapt.spec import AdaptSpec
     from tailored_harness.adapt.train import lora_config
-    from peft import get_peft_model
 
     torch.manual_seed(0)
     peft_model = get_peft_model(model, lora_config(AdaptSpec()))
@@ -160,8 +161,8 @@ def test_second_run_trains_nothing_and_a_broken_cache_entry_is_retrained(tiny_mo
 
 
 def test_shots_without_the_runs_tasks_is_a_clear_error(tiny_model_dir):
-    from tailored_harness.errors import TailoredError
-    from tailored_harness.lm import TailoredLM
+    from tailored_harness.core.errors import TailoredError
+    from tailored_harness.lmeval.model import TailoredLM
 
     lm = TailoredLM(pretrained=str(tiny_model_dir), device="cpu", shots=4)
     with pytest.raises(TailoredError, match="shots=4 needs the run's tasks"):

@@ -9,8 +9,8 @@ import pytest
 
 from tailored_harness.adapt import shots
 from tailored_harness.adapt.spec import AdaptSpec
-from tailored_harness.errors import TailoredError
-from tailored_harness.spec import ModelSpec
+from tailored_harness.core.errors import TailoredError
+from tailored_harness.spec.model import ModelSpec
 
 
 @pytest.mark.parametrize(
@@ -119,7 +119,7 @@ def test_proportional_draw_keeps_the_training_splits_label_proportions_for_every
 
 
 def test_shot_draw_is_a_model_arg_with_named_choices():
-    from tailored_harness.spec import ModelSpec
+    from tailored_harness.spec.model import ModelSpec
 
     assert ModelSpec(pretrained="x", shot_draw="proportional").adapt_spec().draw == "proportional"
     with pytest.raises(TailoredError, match="shot_draw='balanced' is not a shot draw; valid: stratified, proportional"):

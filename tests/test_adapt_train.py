@@ -10,7 +10,7 @@ import torch
 
 from prune_helpers import VOCAB, tiny_llama
 from tailored_harness.adapt.train import continuation_loss, epoch_batches, scored_positions
-from tailored_harness.task_format import IGNORE, right_padded
+from tailored_harness.taskio.task_format import IGNORE, right_padded
 
 
 def _rows(seed: int = 0) -> list[tuple[list[int], int]]:

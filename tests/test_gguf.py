@@ -11,8 +11,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from conftest import run_cli
 from gguf_helpers import write_gguf, write_header_only
-from tailored_harness import gguf_import, tiny, world
-from tailored_harness.errors import TailoredError
+from tailored_harness.core.errors import TailoredError
+from tailored_harness.models import gguf_import
+from tailored_harness.suite import tiny, world
 
 TEXT = "Alice lives in Paris and keeps a cat. Is her favourite colour red? yes"
 

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tailored_harness.errors import TailoredError
-from tailored_harness.lm import METADATA_KEY, TailoredLM, route_by_task
+from tailored_harness.core.errors import TailoredError
+from tailored_harness.lmeval.model import METADATA_KEY, TailoredLM, route_by_task
 
 
 def _requests(tasks: str):

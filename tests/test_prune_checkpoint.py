@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import sysconfig
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM
 
-from prune_helpers import calibration_batch, logits, probe, tiny_llama
+from prune_helpers import bare_venv, calibration_batch, logits, probe, tiny_llama
 from tailored_harness.prune import PruneSpec, checkpoint, prune_model, prune_pretrained
 from tailored_harness.prune.plan import PrunePlan
 
@@ -49,23 +46,10 @@ def test_save_then_from_pretrained_reproduces_logits_exactly(tmp_path, layers, s
     assert sum(p.numel() for p in loaded.parameters()) == sum(p.numel() for p in pruned.parameters())
 
 
-def _bare_venv(root: Path) -> Path:
-    """A venv that sees this one's packages (by symlink) except tailored_harness and its start-up hook."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    site = Path(sysconfig.get_paths()["purelib"])
-    target = Path(subprocess.run([str(root / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                 check=True, capture_output=True, text=True).stdout.strip())
-    for entry in site.iterdir():
-        if entry.name.startswith(("tailored_harness", "tailored-harness", "tailored_harness_hook")):
-            continue
-        (target / entry.name).symlink_to(entry)
-    return root / "bin" / "python"
-
-
 def test_per_layer_checkpoint_loads_with_remote_code_where_the_plugin_is_not_installed(tmp_path):
     pruned, _, folder = _save(tmp_path, "1-2")
     torch.save({"ids": probe(), "logits": logits(pruned)}, tmp_path / "expected.pt")
-    python = _bare_venv(tmp_path / "bare")
+    python = bare_venv(tmp_path / "bare")
     script = f"""
 import importlib.util, torch
 assert importlib.util.find_spec("tailored_harness") is None, "plugin visible"
@@ -85,7 +69,7 @@ print("loaded", type(model).__name__, type(model).__module__)
 
 
 def _tiny_folder(tmp_path):
-    from tailored_harness import tiny
+    from tailored_harness.suite import tiny
 
     model = tiny_llama("gqa")
     tokenizer = tiny.train_tokenizer(["alpha beta gamma delta"] * 50, vocab_size=300)

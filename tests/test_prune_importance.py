@@ -86,7 +86,7 @@ def test_gradient_criteria_need_calibration():
 @pytest.mark.parametrize("name", ["param_first", "param_second"])
 def test_right_padding_changes_no_score(name):
     """Padding added after every sample's last token (label -100) is seen by no labelled token."""
-    from tailored_harness.task_format import IGNORE
+    from tailored_harness.taskio.task_format import IGNORE
 
     model = tiny_llama("gqa")
     batch = calibration_batch()
@@ -109,7 +109,7 @@ def test_labels_decide_what_the_scores_measure():
 
 
 def test_a_sample_without_labels_is_an_error():
-    from tailored_harness.task_format import IGNORE
+    from tailored_harness.taskio.task_format import IGNORE
 
     model = tiny_llama("gqa")
     ids = calibration()

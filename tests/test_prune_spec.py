@@ -7,11 +7,11 @@ import random
 import pytest
 import torch
 
-from tailored_harness.errors import TailoredError
+from tailored_harness.core.errors import TailoredError
 from tailored_harness.prune import PruneSpec, prune_model
 from tailored_harness.prune.plan import select
 from tailored_harness.prune.spec import kept_units, selected_layers
-from tailored_harness.task_format import IGNORE, scored_pair
+from tailored_harness.taskio.task_format import IGNORE, scored_pair
 
 
 @pytest.mark.parametrize(
@@ -27,9 +27,9 @@ def test_bad_values_name_the_value_and_the_choices(field, value, needle):
 
 
 def test_model_args_and_the_prune_command_map_to_the_spec_through_one_table():
-    from tailored_harness.cli import build_parser
+    from tailored_harness.cli.main import build_parser
     from tailored_harness.prune.spec import ARGS
-    from tailored_harness.spec import ModelSpec
+    from tailored_harness.spec.model import ModelSpec
 
     spec = ModelSpec(pretrained="m", prune_ratio=0.3, prune_layers="1-2", calibration_samples=3, prune_seed=7)
     assert spec.prune_spec() == PruneSpec(ratio=0.3, layers="1-2", samples=3, seed=7)
@@ -92,8 +92,8 @@ def test_llama_7b_uniform_24_heads_needs_the_per_layer_type_and_16_heads_does_no
 
 
 def test_calibration_files_give_seeded_samples_and_clear_errors(tmp_path):
-    from tailored_harness import tiny
     from tailored_harness.prune import calibration
+    from tailored_harness.suite import tiny
 
     tokenizer = tiny.train_tokenizer([f"line {i} says something" for i in range(50)], vocab_size=300)
     text = tmp_path / "c.txt"
@@ -152,8 +152,8 @@ def _fake_docs(n):
 
 
 def test_task_calibration_scores_only_the_gold_continuation():
-    from tailored_harness import tiny
     from tailored_harness.prune import calibration
+    from tailored_harness.suite import tiny
 
     docs = _fake_docs(30)
     task = _FakeTask(docs)
@@ -175,8 +175,8 @@ def test_task_calibration_scores_only_the_gold_continuation():
 
 
 def test_task_calibration_cuts_long_contexts_from_the_left_and_explains_shortfalls():
-    from tailored_harness import tiny
     from tailored_harness.prune import calibration
+    from tailored_harness.suite import tiny
 
     docs = _fake_docs(5)
     task = _FakeTask(docs)

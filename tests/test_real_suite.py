@@ -17,7 +17,7 @@ SUITE = ["bash", str(REPO_ROOT / "run_suite.sh"), "--suite", "smollm2", "--quick
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory, hub_dir):
-    from tailored_harness.paths import CACHE_ENV
+    from tailored_harness.core.paths import CACHE_ENV
 
     out = tmp_path_factory.mktemp("real-suite")
     env = {CACHE_ENV: str(tmp_path_factory.mktemp("real-suite-cache"))}

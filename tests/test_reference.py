@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tailored_harness import reference, tiny, world
+from tailored_harness.suite import reference, tiny, world
 
 # A recipe small enough to train in seconds; the real one is ReferenceSpec().
 SMALL = reference.ReferenceSpec(
@@ -120,7 +120,7 @@ def test_held_out_tasks_stay_out_of_the_corpus(tmp_path):
 
 
 def test_cli_names_a_bad_held_out_task_and_builds_nothing(isolated_cache, capsys):
-    from tailored_harness import cli
+    from tailored_harness.cli import main as cli
 
     assert cli.main(["reference", "--pretrain-tasks", "synth_boolq,synth_nope", "--quiet"]) == 2
     err = capsys.readouterr().err
@@ -129,7 +129,7 @@ def test_cli_names_a_bad_held_out_task_and_builds_nothing(isolated_cache, capsys
 
 
 def test_the_shipped_model_serves_its_recipe_only_and_refuses_altered_weights(tmp_path, monkeypatch):
-    from tailored_harness.errors import TailoredError
+    from tailored_harness.core.errors import TailoredError
 
     assert reference.shipped(SMALL) is None  # a recipe nobody shipped is trained
     folder, _ = reference.build(SMALL, out=tmp_path / "built", progress=False)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tailored_harness import report
+from tailored_harness.suite import report
 
 RESULTS = {
     "results": {
@@ -136,7 +136,7 @@ def _run_folder(tmp_path, name, boolq_acc):
 
 
 def test_report_command_updates_then_checks_the_baseline(tmp_path, capsys):
-    from tailored_harness import cli
+    from tailored_harness.cli import main as cli
 
     baseline = tmp_path / "baseline.json"
     good, bad = _run_folder(tmp_path, "good", 0.90), _run_folder(tmp_path, "bad", 0.80)

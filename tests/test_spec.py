@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tailored_harness.errors import TailoredError
-from tailored_harness.spec import DTYPES, ModelSpec
+from tailored_harness.core.errors import TailoredError
+from tailored_harness.spec.model import DTYPES, ModelSpec
 
 
 def test_defaults_and_round_trip():

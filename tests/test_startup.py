@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
-from tailored_harness import _startup, paths
+from tailored_harness.core import paths
+from tailored_harness.lmeval import startup
 
 
 def _python(code: str, **env) -> str:
@@ -20,7 +23,7 @@ def _python(code: str, **env) -> str:
 
 
 def test_interpreter_start_imports_neither_torch_nor_lm_eval():
-    out = _python("import sys; print('torch' in sys.modules, 'lm_eval' in sys.modules, 'tailored_harness._startup' in sys.modules)")
+    out = _python("import sys; print('torch' in sys.modules, 'lm_eval' in sys.modules, 'tailored_harness.lmeval.startup' in sys.modules)")
     # The third flag proves the hook did run at start-up (the .pth is installed), lazily.
     assert out == "False False True"
 
@@ -42,14 +45,14 @@ def test_off_switch_leaves_lm_eval_untouched():
         "from lm_eval.tasks.manager import TaskManager\n"
         "print(any(type(f).__name__ == '_LmEvalFinder' for f in sys.meta_path), 'tailored' in model_registry, get_model('hf').__name__,"
         " getattr(TaskManager.__init__, '_tailored_patched', False))",
-        **{_startup.DISABLE_ENV: "1"},
+        **{startup.DISABLE_ENV: "1"},
     )
     assert out == "False False HFLM False"
 
 
 def test_hook_patches_task_manager_once():
     out = _python(
-        "import tailored_harness._startup as s\n"
+        "import tailored_harness.lmeval.startup as s\n"
         "from lm_eval.tasks import manager\n"
         "first = manager.TaskManager.__init__\n"
         "s.patch_task_manager(manager)\n"
@@ -62,7 +65,11 @@ def test_entry_points_declared_for_plugin_scanning_lm_eval():
     models = {ep.name: ep for ep in importlib.metadata.entry_points(group="lm_eval.models")}
     assert models["tailored"].load().__name__ == "TailoredLM"
     tasks = {ep.name: ep for ep in importlib.metadata.entry_points(group="lm_eval.tasks")}
-    task_dir = tasks["tailored"].load()()
+    # upstream PR #4015's shape: the value is a package name, resolved to its folder without a call
+    assert tasks["tailored"].value == "tailored_harness.tasks"
+    locations = importlib.util.find_spec(tasks["tailored"].value).submodule_search_locations
+    task_dir = Path(list(locations)[0])
+    assert task_dir == paths.tasks_dir()
     assert {p.name for p in task_dir.glob("*.yaml")} >= {"boolq_tailored.yaml", "piqa_tailored.yaml"}
 
 

@@ -24,7 +24,7 @@ TARGETS = {("synth_boolq", "acc"): 0.85, ("synth_piqa", "acc"): 0.85, ("synth_qa
 def suite_env(tmp_path_factory):
     """A cache of this module's own: other tests may already have generated the world in the
     session's cache, and the first run here must start from nothing."""
-    from tailored_harness.paths import CACHE_ENV
+    from tailored_harness.core.paths import CACHE_ENV
 
     return {CACHE_ENV: str(tmp_path_factory.mktemp("suite-cache"))}
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tailored_harness import paths, templates
+from tailored_harness.core import paths
+from tailored_harness.taskio import templates
 
 PLUGIN_TASKS = ("boolq_tailored", "piqa_tailored", "synth_boolq", "synth_piqa", "synth_qa")
 
@@ -34,7 +35,7 @@ def test_user_include_path_wins(tmp_path):
 
 @pytest.mark.parametrize("name,prompt", [("synth_boolq", "boolq"), ("synth_piqa", "piqa"), ("synth_qa", "qa")])
 def test_synthetic_tasks_build_offline_with_the_shared_prompts(task_manager, name, prompt):
-    from tailored_harness import reference, world
+    from tailored_harness.suite import reference, world
 
     task = task_manager.load([name])["tasks"][name]
     spec = world.WorldSpec()

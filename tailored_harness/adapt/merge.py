@@ -1,7 +1,7 @@
 """One task's adapter merged into the weights it was trained on, as an ordinary model folder.
 
 The default way ``backend=vllm`` serves per-task adapters (``adapter_strategy=merged``, see
-:mod:`tailored_harness.vllm_adapters`): no vLLM LoRA code is involved, so it holds on every vLLM
+:mod:`tailored_harness.backends.vllm_adapters`): no vLLM LoRA code is involved, so it holds on every vLLM
 version. ``W' = W + scale * B @ A`` for every LoRA-wrapped projection (``W``: (out, in), ``B``:
 (out, r), ``A``: (r, in), ``scale = alpha / r``). The folder loads anywhere a model folder loads.
 
@@ -17,8 +17,8 @@ import logging
 from pathlib import Path
 
 from tailored_harness.adapt import store
-from tailored_harness.errors import TailoredError
-from tailored_harness.paths import atomic_dir, cache_dir, is_finished
+from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.paths import atomic_dir, cache_dir, is_finished
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def merge_adapter(base: str, adapter: str | Path, tokenizer: str, trust_remote_c
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tailored_harness import modeling_tailored_llama
+    from tailored_harness.models import modeling_tailored_llama
 
     modeling_tailored_llama.register()  # per-layer-width checkpoints load without remote code
     logger.info("merging adapter %s into %s", adapter, base)

@@ -18,7 +18,7 @@ from typing import Any
 from tailored_harness.adapt import shots as shots_mod
 from tailored_harness.adapt import store
 from tailored_harness.adapt.spec import AdaptSpec
-from tailored_harness.errors import TailoredError
+from tailored_harness.core.errors import TailoredError
 
 logger = logging.getLogger(__name__)
 

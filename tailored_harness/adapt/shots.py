@@ -5,7 +5,7 @@ the gold labels and a seed: :func:`stratified` (equal shots per gold choice) or 
 (shots per gold choice in the training split's own proportions). :func:`training_split` decides
 where the shots come from (the training split, else the few-shot split when that is not the split
 being evaluated, else a clear error), and :func:`examples` writes them as the task scores them
-(:func:`tailored_harness.task_format.scored_pair`). Light module: no torch.
+(:func:`tailored_harness.taskio.task_format.scored_pair`). Light module: no torch.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Sequence
 
-from tailored_harness.errors import TailoredError
-from tailored_harness.task_format import gold_label, scored_pair
+from tailored_harness.core.errors import TailoredError
+from tailored_harness.taskio.task_format import gold_label, scored_pair
 
 
 def evaluated_split(task) -> str | None:

@@ -16,7 +16,7 @@ import dataclasses
 import math
 from typing import Any, Mapping
 
-from tailored_harness.errors import TailoredError
+from tailored_harness.core.errors import TailoredError
 
 #: LLaMA's seven linear projections per decoder layer, the LoRA targets of Tailored-LLaMA.
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tailored_harness.paths import atomic_dir, cache_dir, is_finished, read_json
+from tailored_harness.core.paths import atomic_dir, cache_dir, is_finished, read_json
 
 logger = logging.getLogger(__name__)
 

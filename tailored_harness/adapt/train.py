@@ -25,7 +25,7 @@ import random
 from typing import TYPE_CHECKING, Iterator
 
 from tailored_harness.adapt.spec import AdaptSpec
-from tailored_harness.task_format import IGNORE, encode_pair, pad_id, right_padded
+from tailored_harness.taskio.task_format import IGNORE, encode_pair, pad_id, right_padded
 
 if TYPE_CHECKING:
     import torch
@@ -51,7 +51,7 @@ def epoch_batches(lengths: list[int], batch_size: int, rng: random.Random) -> li
 def batches(encoded: list[tuple[list[int], int]], groups: list[list[int]],
             pad: int) -> Iterator[tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]]:
     """``(input_ids, attention_mask, labels)`` batches (B, T) of ``encoded`` rows, one per group
-    (:func:`tailored_harness.task_format.right_padded`: labels only on continuation tokens)."""
+    (:func:`tailored_harness.taskio.task_format.right_padded`: labels only on continuation tokens)."""
     for group in groups:
         yield right_padded([encoded[i] for i in group], pad)
 

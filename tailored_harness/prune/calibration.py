@@ -35,9 +35,9 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from tailored_harness.errors import TailoredError
+from tailored_harness.core.errors import TailoredError
 from tailored_harness.prune.spec import TASKS_SOURCE, PruneSpec
-from tailored_harness.task_format import encode_pair, pad_id, right_padded, scored_pair
+from tailored_harness.taskio.task_format import encode_pair, pad_id, right_padded, scored_pair
 
 if TYPE_CHECKING:
     import torch

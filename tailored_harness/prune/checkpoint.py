@@ -17,8 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tailored_harness.errors import TailoredError
-from tailored_harness.paths import atomic_dir, cache_dir, file_sha256, is_finished, read_json
+from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.paths import atomic_dir, cache_dir, file_sha256, is_finished, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def is_complete(folder: str | Path, key: str) -> bool:
 
 def save(model, tokenizer, folder: str | Path, report: dict[str, Any]) -> Path:
     """Write ``model`` (and ``tokenizer``, if any) with ``report`` atomically to ``folder``."""
-    from tailored_harness import modeling_tailored_llama
+    from tailored_harness.models import modeling_tailored_llama
 
     folder = Path(folder)
     with atomic_dir(folder) as tmp:

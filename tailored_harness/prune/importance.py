@@ -32,7 +32,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from tailored_harness.prune.units import ATTENTION, COLS, MEMBERS, ROWS, Geometry, layer_units, reduce_to_units, submodule
-from tailored_harness.task_format import IGNORE
+from tailored_harness.taskio.task_format import IGNORE
 
 if TYPE_CHECKING:
     import torch

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-from tailored_harness.modeling_tailored_llama import register as register_tailored_llama
+from tailored_harness.models.modeling_tailored_llama import register as register_tailored_llama
 from tailored_harness.prune import calibration, checkpoint
 from tailored_harness.prune.importance import score_units
 from tailored_harness.prune.plan import PrunePlan, apply, finalize, select

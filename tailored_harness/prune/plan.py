@@ -102,7 +102,7 @@ def finalize(model):
     """
     import torch
 
-    from tailored_harness.modeling_tailored_llama import TailoredLlamaConfig, TailoredLlamaForCausalLM
+    from tailored_harness.models.modeling_tailored_llama import TailoredLlamaConfig, TailoredLlamaForCausalLM
 
     config = model.config
     widths = layer_widths(model)

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any, Mapping
 
-from tailored_harness.errors import TailoredError
+from tailored_harness.core.errors import TailoredError
 
 ALL_LAYERS = "all"
 TASKS_SOURCE = "tasks"

@@ -15,8 +15,9 @@ import re
 from typing import Any, Mapping
 
 from tailored_harness.adapt.spec import AdaptSpec
+from tailored_harness.core.errors import TailoredError
 from tailored_harness.prune.spec import PruneSpec
-from tailored_harness.errors import TailoredError
+from tailored_harness.spec.backends import ADAPTER_STRATEGIES, BACKENDS
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda|cuda:\d+|mps|mps:0)$")
@@ -34,12 +35,12 @@ class ModelSpec:
 
     Attributes:
         pretrained: local model folder or hub id of a LLaMA-family causal LM, or a local ``.gguf``
-            file (converted once into a cached folder, see :mod:`tailored_harness.gguf_import`).
+            file (converted once into a cached folder, see :mod:`tailored_harness.models.gguf_import`).
         gguf_file: name of a GGUF file inside the ``pretrained`` folder or hub repository (as
             lm-eval's ``HFLM`` names it), for a folder that holds several.
         tokenizer: tokenizer folder or hub id; defaults to ``pretrained``.
         revision: hub revision of ``pretrained``.
-        backend: scoring backend, a name from :data:`tailored_harness.backends.BACKENDS`.
+        backend: scoring backend, a name from :data:`tailored_harness.spec.backends.BACKENDS`.
         dtype: weight dtype; ``auto`` keeps the checkpoint's dtype.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; ``None`` picks CUDA when present.
             A CUDA device on a machine without CUDA falls back to the CPU with one warning.
@@ -57,10 +58,10 @@ class ModelSpec:
         tensor_parallel_size, data_parallel_size, max_model_len, gpu_memory_utilization,
             kv_cache_memory_bytes, enforce_eager, max_num_seqs: vLLM engine arguments, passed through
             (``backend=vllm`` only; ``None``: vLLM's default, or on the CPU the defaults of
-            :func:`tailored_harness.vllm_backend.engine_defaults`). ``max_model_len`` is vLLM's name
+            :func:`tailored_harness.backends.vllm.engine_defaults`). ``max_model_len`` is vLLM's name
             for ``max_length``; give one of the two.
         adapter_strategy: how ``backend=vllm`` serves per-task adapters, a name from
-            :data:`tailored_harness.vllm_adapters.STRATEGIES`; ``None``: ``merged``.
+            :data:`tailored_harness.spec.backends.ADAPTER_STRATEGIES`; ``None``: ``merged``.
     """
 
     pretrained: str
@@ -104,8 +105,6 @@ class ModelSpec:
     adapter_strategy: str | None = None
 
     def __post_init__(self) -> None:
-        from tailored_harness.backends import BACKENDS
-
         if not isinstance(self.pretrained, str) or not self.pretrained.strip():
             raise TailoredError(f"pretrained={self.pretrained!r} must name a model folder or hub id")
         for name in ("tokenizer", "revision", "gguf_file"):
@@ -141,17 +140,17 @@ class ModelSpec:
         return spec if spec.shots > 0 else None
 
     def _check_engine_args(self) -> None:
-        from tailored_harness.vllm_adapters import check_strategy
-        from tailored_harness.vllm_backend import ENGINE_ARGS
-
-        given = [name for name in (*ENGINE_ARGS, "adapter_strategy") if getattr(self, name) is not None]
-        if given and self.backend != "vllm":
-            raise TailoredError(f"{', '.join(given)} configure vLLM and need backend=vllm (backend={self.backend!r})")
+        for name, entry in BACKENDS.items():
+            given = [key for key in entry.keys if getattr(self, key) is not None]
+            if given and self.backend != name:
+                raise TailoredError(f"{', '.join(given)} configure {entry.label} and need backend={name} "
+                                    f"(backend={self.backend!r})")
         if self.max_model_len is not None and self.max_length is not None:
             raise TailoredError(f"max_length={self.max_length!r} and max_model_len={self.max_model_len!r} name the "
                                 "same limit (max_model_len is vLLM's name for it); give one of the two")
-        if self.adapter_strategy is not None:
-            check_strategy(self.adapter_strategy)
+        if self.adapter_strategy is not None and self.adapter_strategy not in ADAPTER_STRATEGIES:
+            raise TailoredError(f"adapter_strategy={self.adapter_strategy!r} is not a strategy; "
+                                f"valid: {_choices(ADAPTER_STRATEGIES)}")
         for name in ("tensor_parallel_size", "data_parallel_size", "max_model_len", "kv_cache_memory_bytes",
                      "max_num_seqs"):
             if getattr(self, name) is not None:

@@ -4,7 +4,7 @@ No pretrained weights can be downloaded here, and a random model scores at chanc
 stage (pruning, adaptation) can be measured. So the project trains one:
 
 1. the world's statements and the three tasks' *train* documents, written in the tasks' own
-   prompts (:mod:`tailored_harness.world`, ``prompts/``), make the corpus;
+   prompts (:mod:`tailored_harness.suite.world`, ``prompts/``), make the corpus;
 2. a byte-level BPE tokenizer is trained on that corpus;
 3. a ``LlamaForCausalLM`` is trained on it from a fixed seed with AdamW and a cosine schedule.
 
@@ -29,7 +29,7 @@ import random
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from tailored_harness import world as world_mod
+from tailored_harness.suite import world as world_mod
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def _digest(payload: dict[str, Any]) -> str:
 
 def task_examples(folder: Path, tasks: tuple[str, ...] = tuple(TASK_FORMATS)) -> list[tuple[str, str]]:
     """Every train document of ``tasks`` as ``(prompt, delimiter + gold answer)``, as lm-eval scores it."""
-    from tailored_harness import templates
+    from tailored_harness.taskio import templates
 
     examples = []
     for task in tasks:
@@ -264,7 +264,7 @@ def train(model, docs: list[tuple[list[int], list[float]]], spec: ReferenceSpec,
 
 
 def reference_dir(spec: ReferenceSpec, root: str | os.PathLike | None = None) -> Path:
-    from tailored_harness.paths import cache_dir
+    from tailored_harness.core.paths import cache_dir
 
     return Path(root) if root else cache_dir() / "reference" / spec.fingerprint()
 
@@ -276,7 +276,7 @@ def build(spec: ReferenceSpec = ReferenceSpec(), out: str | os.PathLike | None =
     The recipe written beside the weights records the spec and its fingerprint; a folder whose
     recipe differs, or that an interrupted run left incomplete, is rebuilt.
     """
-    from tailored_harness import tiny
+    from tailored_harness.suite import tiny
 
     folder = reference_dir(spec, out)
     recipe = {"reference_spec": spec.to_dict(), "fingerprint": spec.fingerprint()}
@@ -294,10 +294,8 @@ def build(spec: ReferenceSpec = ReferenceSpec(), out: str | os.PathLike | None =
 
 
 def shipped_dir() -> Path:
-    """Where the package keeps the default recipe's trained weights."""
-    from tailored_harness.paths import package_dir
-
-    return package_dir() / "reference_model"
+    """Where the package keeps the default recipe's trained weights (beside this module)."""
+    return Path(__file__).resolve().parent / "reference_model"
 
 
 def shipped(spec: ReferenceSpec) -> Path | None:
@@ -306,8 +304,8 @@ def shipped(spec: ReferenceSpec) -> Path | None:
     Its weights are checked against the sha256 recorded when they were shipped, so an altered file
     is an error rather than a silently different model.
     """
-    from tailored_harness.errors import TailoredError
-    from tailored_harness.paths import read_json
+    from tailored_harness.core.errors import TailoredError
+    from tailored_harness.core.paths import read_json
 
     folder = shipped_dir()
     info = read_json(folder / SHIPPED_FILE)
@@ -330,7 +328,7 @@ def ship(folder: Path, spec: ReferenceSpec, target: str | os.PathLike) -> Path:
     import torch
     import transformers
 
-    from tailored_harness.paths import atomic_dir
+    from tailored_harness.core.paths import atomic_dir
 
     weights = (folder / SHIPPED_WEIGHTS).read_bytes()
     info = {"recipe_fingerprint": spec.recipe_fingerprint(), "fingerprint": spec.fingerprint(),

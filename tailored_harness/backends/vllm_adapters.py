@@ -1,4 +1,5 @@
-"""How per-task LoRA adapters reach vLLM: strategies selected by ``adapter_strategy``.
+"""How per-task LoRA adapters reach vLLM: strategies selected by ``adapter_strategy``, found by name
+in :data:`tailored_harness.spec.backends.ADAPTER_STRATEGIES`.
 
 A strategy decides which model folder the engine of each route loads, which extra engine arguments
 that engine needs, and what is set on lm-eval's ``VLLM`` while a route's requests are scored.
@@ -20,9 +21,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import typing
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from tailored_harness.errors import TailoredError
+from tailored_harness.core.errors import TailoredError
 
 if TYPE_CHECKING:
     from lm_eval.api.model import LM
@@ -31,26 +32,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_STRATEGY = "merged"
 #: vLLM versions on which ``native`` passed the parity tests of tests/test_vllm_backend.py.
 NATIVE_VERIFIED = ("0.32.0+cpu",)
 #: ``max_lora_rank`` values vLLM accepts, used when vLLM does not say (config.lora.MaxLoRARanks).
 FALLBACK_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-
-STRATEGIES: dict[str, Callable[..., "AdapterStrategy"]] = {}
-
-
-def register_strategy(name: str):
-    def decorate(cls):
-        STRATEGIES[name] = cls
-        return cls
-
-    return decorate
-
-
-def check_strategy(name: str) -> None:
-    if name not in STRATEGIES:
-        raise TailoredError(f"adapter_strategy={name!r} is not a strategy; valid: {', '.join(sorted(STRATEGIES))}")
 
 
 class AdapterStrategy:
@@ -86,7 +71,6 @@ class AdapterStrategy:
         return {}
 
 
-@register_strategy("merged")
 class MergedStrategy(AdapterStrategy):
     """Each adapter merged into its own model folder (cached by adapter fingerprint)."""
 
@@ -111,7 +95,6 @@ class MergedStrategy(AdapterStrategy):
         return {"merged": self.merged.get(task)}
 
 
-@register_strategy("native")
 class NativeLoRAStrategy(AdapterStrategy):
     """One engine with vLLM's multi-LoRA; each task's requests carry their adapter's ``LoRARequest``.
 
@@ -128,7 +111,7 @@ class NativeLoRAStrategy(AdapterStrategy):
         # vLLM's adapter ids start at 1; the order is fixed so a run names them the same way each time
         self.requests = {task: LoRARequest(task, index, str(adapter.folder))
                          for index, (task, adapter) in enumerate(self.adapters.items(), start=1)}
-        from tailored_harness.vllm_backend import vllm_version
+        from tailored_harness.backends.vllm_runtime import vllm_version
 
         version = vllm_version()
         if adapters and version not in NATIVE_VERIFIED:

@@ -98,7 +98,7 @@ def save_atomic(model, tokenizer, out_dir: str | os.PathLike, recipe: dict | Non
     ``extra_json`` maps further file names to JSON payloads written into the same folder (e.g. a
     training log), so they appear together with the weights or not at all.
     """
-    from tailored_harness.paths import atomic_dir
+    from tailored_harness.core.paths import atomic_dir
 
     out = Path(out_dir)
     with atomic_dir(out) as tmp:

@@ -3,7 +3,7 @@
 vLLM calls :func:`register` in every process it starts, before it loads a model. It makes
 transformers' ``AutoConfig`` know ``tailored_llama`` (so no remote code is needed) and maps the
 architecture name that pruned checkpoints with per-layer widths carry onto
-:class:`tailored_harness.vllm_model.TailoredLlamaForCausalLM`, by a lazy ``module:Class`` string,
+:class:`tailored_harness.models.vllm_model.TailoredLlamaForCausalLM`, by a lazy ``module:Class`` string,
 so nothing heavy is imported until such a model is loaded.
 """
 
@@ -15,8 +15,8 @@ ARCHITECTURE = "TailoredLlamaForCausalLM"
 def register() -> None:
     from vllm import ModelRegistry
 
-    from tailored_harness import modeling_tailored_llama
+    from tailored_harness.models import modeling_tailored_llama
 
     modeling_tailored_llama.register()
     if ARCHITECTURE not in ModelRegistry.get_supported_archs():
-        ModelRegistry.register_model(ARCHITECTURE, "tailored_harness.vllm_model:TailoredLlamaForCausalLM")
+        ModelRegistry.register_model(ARCHITECTURE, "tailored_harness.models.vllm_model:TailoredLlamaForCausalLM")

@@ -21,8 +21,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from tailored_harness.errors import TailoredError
-from tailored_harness.paths import atomic_dir, cache_dir, file_sha256, is_finished, read_json
+from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.paths import atomic_dir, cache_dir, file_sha256, is_finished, read_json
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tailored_harness.errors import TailoredError
+from tailored_harness.core.errors import TailoredError
 
 SUPPORTED = ("multiple_choice", "generate_until", "loglikelihood")
 IGNORE = -100  # label of a position that takes no loss (the convention of transformers and torch)

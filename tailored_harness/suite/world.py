@@ -266,7 +266,7 @@ def make_splits(world: World, task: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def world_dir(spec: WorldSpec, root: str | os.PathLike | None = None) -> Path:
-    from tailored_harness.paths import cache_dir
+    from tailored_harness.core.paths import cache_dir
 
     return Path(root) if root else cache_dir() / "worlds" / spec.fingerprint()
 
@@ -292,7 +292,7 @@ def materialize(spec: WorldSpec = WorldSpec(), root: str | os.PathLike | None = 
     folder = world_dir(spec, root)
     if is_complete(folder, spec):
         return folder, True
-    from tailored_harness.paths import atomic_dir
+    from tailored_harness.core.paths import atomic_dir
 
     world = make_world(spec)
     if folder.exists():

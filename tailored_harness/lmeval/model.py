@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable
 from lm_eval.api.model import LM
 
 from tailored_harness import __version__
-from tailored_harness.errors import TailoredError
-from tailored_harness.modeling_tailored_llama import register as register_tailored_llama
-from tailored_harness.spec import ModelSpec
+from tailored_harness.core.errors import TailoredError
+from tailored_harness.models.modeling_tailored_llama import register as register_tailored_llama
+from tailored_harness.spec.model import ModelSpec
 
 if TYPE_CHECKING:
     from lm_eval.api.instance import Instance
 
-    from tailored_harness.backends import Backend
+    from tailored_harness.backends.base import Backend
 
 logger = logging.getLogger(__name__)
 
@@ -83,19 +83,19 @@ class TailoredLM(LM):
 
     def __init__(self, **model_args: Any) -> None:
         super().__init__()
-        from tailored_harness.backends import BACKENDS
+        from tailored_harness.backends import backend_class
 
         share_lm_eval_logging()
 
         self.spec = ModelSpec.from_model_args(model_args)
-        self.backend: Backend = BACKENDS[self.spec.backend](self.spec)
+        self.backend: Backend = backend_class(self.spec.backend)(self.spec)
         self._prepared = False
 
     def _prepare(self) -> None:
         """Once, before the first request: let the backend prune (or adapt) with the run's tasks at hand."""
         if self._prepared:
             return
-        from tailored_harness.run_context import current_tasks
+        from tailored_harness.lmeval.run_context import current_tasks
 
         self.backend.prepare(current_tasks())
         self._prepared = True

@@ -12,7 +12,7 @@ side-effect free until lm-eval is actually used:
   task folder is indexed after lm-eval's built-in tasks and before any ``--include_path``: later
   paths override earlier ones in lm-eval's index, so a user's own task of the same name still wins;
 * when ``lm_eval.evaluator`` is imported, it wraps ``evaluate`` so that the model can reach the
-  run's task objects from inside its first scoring call (:mod:`tailored_harness.run_context`);
+  run's task objects from inside its first scoring call (:mod:`tailored_harness.lmeval.run_context`);
 * ``TAILORED_HARNESS_DISABLE_HOOK=1`` turns all of it off.
 """
 
@@ -25,7 +25,7 @@ import sys
 
 DISABLE_ENV = "TAILORED_HARNESS_DISABLE_HOOK"
 MODEL_NAME = "tailored"
-MODEL_TARGET = "tailored_harness.lm:TailoredLM"
+MODEL_TARGET = "tailored_harness.lmeval.model:TailoredLM"
 
 _REGISTRY_MODULE = "lm_eval.api.registry"
 _MANAGER_MODULE = "lm_eval.tasks.manager"
@@ -48,7 +48,7 @@ def register_model(registry_module) -> None:
 
 def patch_task_manager(manager_module) -> None:
     """Make every ``TaskManager`` index the plugin's tasks between the built-ins and ``include_path``."""
-    from tailored_harness.paths import tasks_dir
+    from tailored_harness.core.paths import tasks_dir
 
     cls = manager_module.TaskManager
     if getattr(cls.__init__, "_tailored_patched", False):
@@ -84,7 +84,7 @@ def patch_evaluator(evaluator_module) -> None:
 
     @functools.wraps(original)
     def evaluate(lm, task_dict, *args, **kwargs):
-        from tailored_harness.run_context import tasks_scope
+        from tailored_harness.lmeval.run_context import tasks_scope
 
         with tasks_scope(task_dict):
             return original(lm, task_dict, *args, **kwargs)

@@ -24,7 +24,8 @@ CACHE_ENV = "TAILORED_HARNESS_CACHE"
 
 
 def package_dir() -> Path:
-    return Path(__file__).resolve().parent
+    """The ``tailored_harness`` package folder (this module lives in its ``core/``)."""
+    return Path(__file__).resolve().parent.parent
 
 
 def _data_dir(name: str) -> Path:

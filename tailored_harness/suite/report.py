@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -321,6 +321,6 @@ def format_regressions(comparisons: list[Comparison]) -> str:
 
 
 def write_json_atomic(path: str | os.PathLike, payload: Any) -> Path:
-    from tailored_harness.paths import write_text_atomic
+    from tailored_harness.core.paths import write_text_atomic
 
     return write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")

@@ -1,6 +1,6 @@
 """``tailored_llama`` for vLLM: vLLM's own LLaMA with each decoder layer built at its own width.
 
-Imported by vLLM only, through the model registry entry that :func:`tailored_harness.vllm_plugin.register`
+Imported by vLLM only, through the model registry entry that :func:`tailored_harness.models.vllm_plugin.register`
 adds, so this module may import vLLM at the top. The weights, their names and the forward pass are
 vLLM's ``LlamaForCausalLM``; a layer only sees a copy of the config whose ``num_attention_heads``,
 ``num_key_value_heads`` and ``intermediate_size`` are that layer's (``head_dim`` is explicit in every
