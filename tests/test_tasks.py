@@ -9,7 +9,8 @@ import pytest
 from tailored_harness.core import paths
 from tailored_harness.taskio import templates
 
-PLUGIN_TASKS = ("boolq_tailored", "piqa_tailored", "synth_boolq", "synth_piqa", "synth_qa")
+PLUGIN_TASKS = ("boolq_tailored", "piqa_tailored", "arc_easy_tailored", "arc_challenge_tailored", "openbookqa_tailored",
+                "synth_boolq", "synth_piqa", "synth_qa")
 
 
 def test_plugin_tasks_indexed_without_include_path(task_manager):
@@ -62,3 +63,102 @@ def test_tailored_tasks_use_their_prompt_on_real_data(task_manager, hub_dir, mon
     for doc in docs[:20]:
         assert task.doc_to_text(doc) == templates.render(prompt, doc)
     assert len(task.training_docs()) > 0
+
+
+def _science_docs(split: str, stem_field: str, n: int = 6) -> list[dict]:
+    """Documents in the schema of allenai/ai2_arc (``question``) or allenai/openbookqa
+    (``question_stem``): four labelled choices, the gold one named by ``answerKey``."""
+    labels = ["A", "B", "C", "D"] if split != "test" else ["1", "2", "3", "4"]  # ARC has both kinds
+    docs = []
+    for i in range(n):
+        gold = i % 4
+        texts = [f"{split} option {j} of question {i}" for j in range(4)]
+        docs.append({"id": f"{split}-{i}", stem_field: f"{split} question number {i}?",
+                     "choices": {"text": texts, "label": labels},
+                     "answerKey": (" " if stem_field == "question_stem" else "") + labels[gold]})
+    return docs
+
+
+@pytest.mark.parametrize("name,prompt,stem_field", [("arc_easy_tailored", "arc", "question"),
+                                                    ("arc_challenge_tailored", "arc", "question"),
+                                                    ("openbookqa_tailored", "openbookqa", "question_stem")])
+def test_science_tasks_score_the_gold_choice_in_their_prompt(tmp_path, task_manager, name, prompt, stem_field):
+    """The plugin's YAML, with only the dataset swapped for local files of the hub schema."""
+    import json
+
+    from lm_eval.tasks import TaskManager
+
+    from tailored_harness.taskio.task_format import scored_pair
+
+    files = {}
+    for split in ("train", "validation", "test"):
+        files[split] = str(tmp_path / f"{split}.jsonl")
+        Path(files[split]).write_text("".join(json.dumps(d) + "\n" for d in _science_docs(split, stem_field)))
+    plugin_yaml = Path(task_manager.task_index[name].yaml_path)
+    assert plugin_yaml.parent == paths.tasks_dir()
+    (tmp_path / "local.yaml").write_text(json.dumps({
+        "include": str(plugin_yaml), "task": f"{name}_local", "dataset_path": "json", "dataset_name": None,
+        "dataset_kwargs": {"data_files": files}}))
+    task = TaskManager(include_path=str(tmp_path)).load([f"{name}_local"])["tasks"][f"{name}_local"]
+    assert task.has_training_docs() and task.has_test_docs()
+    assert [d["id"] for d in task.eval_docs] == [f"test-{i}" for i in range(6)]  # the stock tasks' split
+    for i, doc in enumerate(task.eval_docs):
+        context, continuation = scored_pair(task, doc)
+        assert context == task.doc_to_text(doc) == templates.render(prompt, doc)
+        assert continuation == f" test option {i % 4} of question {i}"
+    doc = task.training_docs()[3]
+    assert task.doc_to_choice(doc)[task.doc_to_target(doc)] == "train option 3 of question 3"
+
+
+#: benchmark -> its pool's template prefix; the default template (prompts/<prefix>.jinja) is the
+#: benchmark's own task, templates 2 to 5 (prompts/<prefix>_t<k>.jinja) are <benchmark>_tailored_t<k>.
+POOLS = {"boolq": "boolq", "piqa": "piqa", "arc_easy": "arc", "arc_challenge": "arc", "openbookqa": "openbookqa"}
+SAMPLE_DOCS = {"boolq": {"passage": "Water boils at 100 degrees at sea level.", "question": "does water boil at 100 degrees",
+                         "label": 1},
+               "piqa": {"goal": "Keep bread fresh", "sol1": "Seal it in a bag.", "sol2": "Leave it open.", "label": 0},
+               "arc": {"question": "Which gas do plants take in?", "choices": {"text": ["CO2", "O2"], "label": ["A", "B"]},
+                       "answerKey": "A"},
+               "openbookqa": {"question_stem": "The sun is the source of", "answerKey": "A",
+                              "choices": {"text": ["energy", "rain"], "label": ["A", "B"]}}}
+
+
+def _pool(benchmark: str) -> list[tuple[str, str]]:
+    prefix = POOLS[benchmark]
+    return [(f"{benchmark}_tailored", prefix)] + [(f"{benchmark}_tailored_t{k}", f"{prefix}_t{k}") for k in range(2, 6)]
+
+
+@pytest.mark.parametrize("benchmark", sorted(POOLS))
+def test_each_benchmark_has_a_pool_of_five_distinct_templates_each_a_task(task_manager, benchmark):
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    pool = _pool(benchmark)
+    for name, template in pool:
+        config = load_yaml(task_manager.task_index[name].yaml_path)
+        assert config["task"] == name and config["doc_to_text"].__name__ == template
+    doc = SAMPLE_DOCS[POOLS[benchmark]]
+    texts = [templates.render(template, doc) for _, template in pool]
+    assert len(set(texts)) == len(pool) == 5
+    group = load_yaml(task_manager.task_index[f"{benchmark}_tailored_pool"].yaml_path)
+    assert group["group"] in task_manager.all_groups
+    assert group["task"] == [name for name, _ in pool]
+    assert {m["metric"] for m in group["aggregate_metric_list"]} == {"acc", "acc_norm"} - (
+        {"acc_norm"} if benchmark == "boolq" else set())
+
+
+def test_every_shipped_template_belongs_to_a_pool_or_a_synthetic_task():
+    pooled = {template for benchmark in POOLS for _, template in _pool(benchmark)}
+    assert set(templates.available()) == pooled | {"qa"}
+
+
+@pytest.mark.slow
+def test_a_pool_group_scores_every_template_and_aggregates_them(tiny_model_dir, hub_dir, task_manager, monkeypatch):
+    import lm_eval
+
+    monkeypatch.chdir(hub_dir)
+    out = lm_eval.simple_evaluate(model="tailored", model_args=f"pretrained={tiny_model_dir},shots=0,dtype=float32",
+                                  tasks=["boolq_tailored_pool"], limit=5, task_manager=task_manager, device="cpu")
+    members = [name for name, _ in _pool("boolq")]
+    assert set(out["results"]) == {*members, "boolq_tailored_pool"}
+    accuracies = [out["results"][name]["acc,none"] for name in members]
+    assert out["results"]["boolq_tailored_pool"]["acc,none"] == pytest.approx(sum(accuracies) / len(accuracies))
+    assert all(len(out["samples"][name]) == 5 for name in members)
