@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -79,3 +80,26 @@ def bare_venv(root: Path) -> Path:
             continue
         (target / entry.name).symlink_to(entry)
     return root / "bin" / "python"
+
+
+def load_without_plugin(folder: Path, expected: Path, tmp_path: Path) -> str:
+    """Load ``folder`` with ``trust_remote_code=True`` in a :func:`bare_venv`, assert its logits on the
+    ids stored in ``expected`` (``torch.save`` of ``{"ids", "logits"}``) equal the stored logits, and
+    return what the script printed: ``loaded <class name> <top module of the class>``."""
+    python = bare_venv(tmp_path / "bare")
+    script = f"""
+import importlib.util, torch
+assert importlib.util.find_spec("tailored_harness") is None, "plugin visible"
+from transformers import AutoModelForCausalLM
+model = AutoModelForCausalLM.from_pretrained({str(folder)!r}, trust_remote_code=True)
+stored = torch.load({str(expected)!r})
+with torch.no_grad():
+    got = model(input_ids=stored["ids"]).logits
+assert torch.equal(got, stored["logits"]), (got - stored["logits"]).abs().max()
+print("loaded", type(model).__name__, type(model).__module__.split(".")[0])
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
+    result = subprocess.run([str(python), "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip()

@@ -4,16 +4,16 @@ checkpoints written before the folders existed that still load."""
 from __future__ import annotations
 
 import ast
-import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import REPO_ROOT
-from prune_helpers import bare_venv
+from prune_helpers import load_without_plugin
 
 PACKAGE = "tailored_harness"
 #: The stage folders from the bottom up. A module may import from its own folder and from folders of
@@ -94,8 +94,9 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def _folder(module: str) -> str | None:
+    """The stage folder of ``module``, or ``None`` for the package root."""
     parts = module.split(".")
-    return parts[1] if len(parts) > 2 or (len(parts) == 2 and (REPO_ROOT / PACKAGE / parts[1]).is_dir()) else None
+    return parts[1] if len(parts) > 1 and (REPO_ROOT / PACKAGE / parts[1]).is_dir() else None
 
 
 def test_the_cycle_finder_finds_a_cycle():
@@ -151,7 +152,7 @@ def test_validating_a_spec_imports_no_backend():
     code = ("import sys\nfrom tailored_harness.spec.model import ModelSpec\n"
             "ModelSpec(pretrained='x', backend='vllm', max_model_len=64, adapter_strategy='native')\n"
             "print(sorted(m for m in sys.modules if m.startswith('tailored_harness.backends')), 'torch' in sys.modules)")
-    out = subprocess.run([os.sys.executable, "-c", code], capture_output=True, text=True, cwd="/", check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", check=True)
     assert out.stdout.strip() == "[] False"
 
 
@@ -179,20 +180,5 @@ def test_checkpoint_written_before_the_move_scores_identically_with_the_plugin(r
 
 
 def test_checkpoint_written_before_the_move_scores_identically_without_the_plugin(tmp_path):
-    python = bare_venv(tmp_path / "bare")
-    script = f"""
-import importlib.util, torch
-assert importlib.util.find_spec("tailored_harness") is None, "plugin visible"
-from transformers import AutoModelForCausalLM
-model = AutoModelForCausalLM.from_pretrained({str(PRE_LAYOUT / 'checkpoint')!r}, trust_remote_code=True).eval()
-stored = torch.load({str(PRE_LAYOUT / 'expected.pt')!r})
-with torch.no_grad():
-    got = model(input_ids=stored["ids"]).logits
-assert torch.equal(got, stored["logits"]), (got - stored["logits"]).abs().max()
-print("loaded", type(model).__name__, type(model).__module__.split(".")[0])
-"""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
-    result = subprocess.run([str(python), "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == "loaded TailoredLlamaForCausalLM transformers_modules"
+    out = load_without_plugin(PRE_LAYOUT / "checkpoint", PRE_LAYOUT / "expected.pt", tmp_path)
+    assert out == "loaded TailoredLlamaForCausalLM transformers_modules"

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import pytest
 import torch
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM
 
-from prune_helpers import bare_venv, calibration_batch, logits, probe, tiny_llama
+from prune_helpers import calibration_batch, load_without_plugin, logits, probe, tiny_llama
 from tailored_harness.prune import PruneSpec, checkpoint, prune_model, prune_pretrained
 from tailored_harness.prune.plan import PrunePlan
 
@@ -49,23 +47,8 @@ def test_save_then_from_pretrained_reproduces_logits_exactly(tmp_path, layers, s
 def test_per_layer_checkpoint_loads_with_remote_code_where_the_plugin_is_not_installed(tmp_path):
     pruned, _, folder = _save(tmp_path, "1-2")
     torch.save({"ids": probe(), "logits": logits(pruned)}, tmp_path / "expected.pt")
-    python = bare_venv(tmp_path / "bare")
-    script = f"""
-import importlib.util, torch
-assert importlib.util.find_spec("tailored_harness") is None, "plugin visible"
-from transformers import AutoModelForCausalLM
-model = AutoModelForCausalLM.from_pretrained({str(folder)!r}, trust_remote_code=True)
-expected = torch.load({str(tmp_path / 'expected.pt')!r})
-with torch.no_grad():
-    got = model(input_ids=expected["ids"]).logits
-assert torch.equal(got, expected["logits"]), (got - expected["logits"]).abs().max()
-print("loaded", type(model).__name__, type(model).__module__)
-"""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
-    result = subprocess.run([str(python), "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "loaded TailoredLlamaForCausalLM transformers_modules" in result.stdout
+    out = load_without_plugin(folder, tmp_path / "expected.pt", tmp_path)
+    assert "loaded TailoredLlamaForCausalLM transformers_modules" in out
 
 
 def _tiny_folder(tmp_path):
