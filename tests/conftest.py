@@ -130,3 +130,31 @@ def smollm2_gguf(smollm2_dir: Path) -> Path:
     from tailored_harness.models import gguf_import
 
     return Path(gguf_import.read_report(smollm2_dir)["source"])
+
+
+def boolq_docs(split: str, n: int) -> list[dict]:
+    """BoolQ-schema documents whose every field names its split (a leak shows in any text)."""
+    return [{"idx": i, "passage": f"{split} passage number {i} says the sky is blue.",
+             "question": f"{split} question {i} is the sky blue", "label": int(i % 3 != 0)} for i in range(n)]
+
+
+@pytest.fixture()
+def local_boolq(tmp_path):
+    """A TaskManager whose ``boolq_tailored`` (the plugin's YAML, overridden through the user's include
+    path) reads 9 training and 4 validation documents from local files."""
+    import json
+
+    from lm_eval.tasks import TaskManager
+
+    from tailored_harness.core.paths import tasks_dir
+
+    files = {}
+    for split, n in (("train", 9), ("validation", 4)):
+        files[split] = str(tmp_path / f"{split}.jsonl")
+        Path(files[split]).write_text("".join(json.dumps(d) + "\n" for d in boolq_docs(split, n)))
+    own = tmp_path / "include"
+    own.mkdir()
+    (own / "boolq_tailored.yaml").write_text(json.dumps({
+        "include": str(tasks_dir() / "boolq_tailored.yaml"), "task": "boolq_tailored", "dataset_path": "json",
+        "dataset_name": None, "dataset_kwargs": {"data_files": files}}))
+    return TaskManager(include_path=str(own))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import REPO_ROOT, run_cli
+from conftest import run_cli
 
 pytestmark = pytest.mark.slow
 

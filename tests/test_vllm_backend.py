@@ -232,32 +232,75 @@ def test_prune_adapt_and_score_real_boolq_piqa_on_vllm_offline(hub_dir, shared_d
 SMOLLM2_PRUNED = ",prune_ratio=0.2,prune_layers=4-27,importance=l2"
 
 
+SMOLLM2_GEN = ["boolq_gen_tailored", "piqa_gen_tailored"]
+SMOLLM2_CASES = {"dense": ",shots=0", "per-layer": ",shots=0" + SMOLLM2_PRUNED,
+                 "per-layer-adapted": SMOLLM2_PRUNED + ",shots=16,epochs=1"}
+
+
 @needs_vllm
 @pytest.mark.slow
 @pytest.mark.vllm
 @pytest.mark.shared
-@pytest.mark.parametrize("pruned", ["", SMOLLM2_PRUNED], ids=["dense", "per-layer"])
-def test_smollm2_gguf_scores_like_hf_on_vllm(smollm2_gguf, hub_dir, task_manager, monkeypatch, pruned):
+@pytest.mark.parametrize("case", list(SMOLLM2_CASES))
+def test_smollm2_gguf_scores_like_hf_on_vllm(smollm2_gguf, hub_dir, task_manager, monkeypatch, case):
     """The real model through its GGUF file, pruned with per-layer widths (layers 4-27) and tied
-    embeddings, on vLLM against hf, per request on real BoolQ and PIQA. Thirty layers of float32
-    in two sets of kernels drift further apart than the tiny models' three (measured: at most 2.2e-4,
-    on a PIQA continuation that sums some twenty tokens), hence 5e-4 here against 1e-4 there."""
+    embeddings, on vLLM against hf, per request on real BoolQ and PIQA, scored (log-likelihoods)
+    and generated (the ``*_gen_tailored`` tasks, greedy: the texts must be identical). Thirty layers
+    of float32 in two sets of kernels drift further apart than the tiny models' three (measured: at
+    most 2.2e-4, on a PIQA continuation that sums some twenty tokens), hence 5e-4 here against 1e-4
+    there. With adapters, each task (the generation tasks too) trains and is scored with its own."""
     import lm_eval
 
     monkeypatch.chdir(hub_dir)
-    args = f"pretrained={smollm2_gguf},dtype=float32,shots=0{pruned}"
+    args = f"pretrained={smollm2_gguf},dtype=float32{SMOLLM2_CASES[case]}"
+    tasks = (["boolq", "piqa"] if case != "per-layer-adapted" else []) + SMOLLM2_GEN
 
     def run(backend):
-        return lm_eval.simple_evaluate(model="tailored", model_args=f"{args},backend={backend}", tasks=["boolq", "piqa"],
+        return lm_eval.simple_evaluate(model="tailored", model_args=f"{args},backend={backend}", tasks=tasks,
                                        limit=10, device="cpu", batch_size="auto" if backend == "vllm" else 4,
                                        log_samples=True, task_manager=task_manager)
 
     vllm, hf = run("vllm"), run("hf")
-    if pruned:
+    if "prune" in args:
         assert vllm["config"]["tailored"]["pruning"]["model_type"] == "tailored_llama"
-    for task in ("boolq", "piqa"):
+    if "shots=16" in args:
+        assert set(vllm["config"]["tailored"]["adapters"]) == set(SMOLLM2_GEN)
+    for task in SMOLLM2_GEN:
+        ours, theirs = _requests(vllm, task), _requests(hf, task)
+        assert len(ours) == 10 and ours == theirs, f"{task}: greedy generations differ"
+        print(f"smollm2 {case} {task}: exact match vLLM {vllm['results'][task]['exact_match,first_word']}, "
+              f"hf {hf['results'][task]['exact_match,first_word']}; first generations {list(ours.values())[:3]}")
+    for task in set(tasks) - set(SMOLLM2_GEN):
         ours, theirs = _requests(vllm, task), _requests(hf, task)
         worst = max(abs(float(ours[k][0]) - float(theirs[k][0])) for k in ours)
-        print(f"smollm2{pruned} {task}: {len(ours)} requests, max |Δ loglik| vLLM vs hf = {worst:.3g}")
+        print(f"smollm2 {case} {task}: {len(ours)} requests, max |Δ loglik| vLLM vs hf = {worst:.3g}")
         assert ours.keys() == theirs.keys() and worst <= 5e-4
         assert all(bool(ours[k][1]) == bool(theirs[k][1]) for k in ours)
+
+
+@needs_vllm
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_prompt_best_on_vllm_scores_in_the_template_hf_chose(vllm_model_dir, local_boolq):
+    """``prompt=best`` on vLLM: the choice is made on transformers (as adapters are trained), cached,
+    and vLLM scores the rewritten requests with the chosen template's adapter, as hf does."""
+    import lm_eval
+
+    def run(backend):
+        args = (f"pretrained={vllm_model_dir},dtype=float32,shots=6,epochs=1,prompt=best,prompt_folds=2,"
+                f"backend={backend}")
+        return lm_eval.simple_evaluate(model="tailored", model_args=args, tasks=["boolq_tailored"], device="cpu",
+                                       batch_size="auto" if backend == "vllm" else 4, task_manager=local_boolq,
+                                       log_samples=True)
+
+    hf, vllm = run("hf"), run("vllm")
+    chosen = hf["config"]["tailored"]["prompt"]["boolq_tailored"]
+    ours = vllm["config"]["tailored"]["prompt"]["boolq_tailored"]
+    assert ours["reused"] and ours["chosen"] == chosen["chosen"] and ours["scores"] == chosen["scores"]
+    assert vllm["config"]["tailored"]["adapters"]["boolq_tailored"]["fingerprint"] == \
+        hf["config"]["tailored"]["adapters"]["boolq_tailored"]["fingerprint"]
+    theirs_samples, ours_samples = hf["samples"]["boolq_tailored"], vllm["samples"]["boolq_tailored"]
+    assert [s["arguments"] for s in ours_samples] == [s["arguments"] for s in theirs_samples]
+    worst = max(abs(float(a[0]) - float(b[0])) for s, t in zip(ours_samples, theirs_samples)
+                for a, b in zip((r[0] for r in s["resps"]), (r[0] for r in t["resps"])))
+    assert worst <= 1e-4

@@ -83,6 +83,9 @@ class Backend:
     name = "base"
     #: Route key of the unadapted model; tokenizer details and metadata come from its LM.
     BASE_ROUTE = "base"
+    #: ``{task: tailored_harness.select.best.Choice}``: the template ``prompt=best`` chose for each
+    #: task with a pool (set by ``prepare``; the class default is never mutated).
+    prompt_choices: dict[str, Any] = {}
 
     def route(self, task_name: str | None) -> str:
         """Route key for a task's requests; tasks with equal keys are scored in one call."""
@@ -107,6 +110,12 @@ class Backend:
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.name}
+
+    def prompt_info(self) -> dict[str, Any]:
+        """``{"prompt": {task: what the choice recorded}}``, or nothing under ``prompt=default``."""
+        if self.spec.prompt_spec().choice == "default":
+            return {}
+        return {"prompt": {task: choice.info() for task, choice in sorted(self.prompt_choices.items())}}
 
     def close(self) -> None:
         """Free what the backend holds beyond Python objects (a vLLM engine); it cannot score after."""

@@ -112,7 +112,25 @@ class HFBackend(Backend):
         from tailored_harness.adapt import pipeline
 
         identity = pipeline.model_identity(self.scored_folder, self.spec.revision)
-        return pipeline.adapt_tasks(self.lm.model, self.lm.tokenizer, tasks, self.spec.adapt_spec(), identity)
+        model, adapt, prompt = self.lm.model, self.spec.adapt_spec(), self.spec.prompt_spec()
+        if prompt.choice == "best" and tasks:
+            from tailored_harness.select import best
+
+            model, self.prompt_choices = best.choose_templates(model, self.lm.tokenizer, tasks, adapt, prompt,
+                                                               identity, self.score_with)
+            tasks = {**tasks, **{name: choice.variant for name, choice in self.prompt_choices.items()}}
+        return pipeline.adapt_tasks(model, self.lm.tokenizer, tasks, adapt, identity)
+
+    def score_with(self, model, task, docs) -> list[float]:
+        """``task``'s metric for each of ``docs``, scored by lm-eval's ``HFLM`` on ``model`` (the model in
+        memory with a fold's adapter): how ``prompt=best`` compares templates."""
+        from tailored_harness.taskio.scoring import score_documents
+
+        previous, self.lm._model = self.lm._model, model
+        try:
+            return score_documents(self.lm, task, docs)
+        finally:
+            self.lm._model = previous
 
     @property
     def scored_folder(self) -> str:
@@ -144,4 +162,4 @@ class HFBackend(Backend):
                            "split": a.report["split"], "shots": len(a.report["documents"])}
                     for task, a in self.adapters.items()}
         return {"backend": self.name, "device": self.device, "pretrained": self.pretrained, "pruning": self.pruning,
-                "adapters": adapters}
+                "adapters": adapters, **self.prompt_info()}

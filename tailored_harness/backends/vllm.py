@@ -101,7 +101,7 @@ class VLLMBackend(Backend):
             _, adapters = workshop.train_adapters(tasks)
         else:
             workshop.prune_only(tasks)
-        self.pruning = workshop.pruning
+        self.pruning, self.prompt_choices = workshop.pruning, workshop.prompt_choices
         self.strategy = strategy_class(self.strategy.name)(workshop.scored_folder, adapters)
         self.workshop = None
         _release_memory()
@@ -166,7 +166,8 @@ class VLLMBackend(Backend):
                     for task, a in self.adapters.items()}
         return {"backend": self.name, "vllm": vllm_version(), "pretrained": self.pretrained,
                 "engine": {**engine_defaults(self.spec, self.cpu), **self.strategy.engine_args()},
-                "adapter_strategy": self.strategy.name, "pruning": self.pruning, "adapters": adapters}
+                "adapter_strategy": self.strategy.name, "pruning": self.pruning, "adapters": adapters,
+                **self.prompt_info()}
 
 
 def _shutdown(lm: "LM") -> None:

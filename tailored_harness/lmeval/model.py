@@ -103,6 +103,10 @@ class TailoredLM(LM):
     # ------------------------------------------------------------------ scoring, routed per task
     def _routed(self, method: str, requests: list["Instance"], **kwargs: Any) -> list:
         self._prepare()
+        if self.backend.prompt_choices:  # prompt=best: each such task is scored in its chosen template
+            from tailored_harness.select.best import rewrite
+
+            rewrite(requests, {task: choice.variant for task, choice in self.backend.prompt_choices.items()})
 
         def score(key, routed_requests):
             with self.backend.activate(key) as lm:

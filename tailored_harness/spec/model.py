@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from tailored_harness.adapt.spec import AdaptSpec
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.prune.spec import PruneSpec
+from tailored_harness.select.spec import PromptSpec
 from tailored_harness.spec.backends import ADAPTER_STRATEGIES, BACKENDS
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -60,6 +61,8 @@ class ModelSpec:
             (``backend=vllm`` only; ``None``: vLLM's default, or on the CPU the defaults of
             :func:`tailored_harness.backends.vllm.engine_defaults`). ``max_model_len`` is vLLM's name
             for ``max_length``; give one of the two.
+        prompt, prompt_folds: the template each task is scored in; see
+            :class:`tailored_harness.select.spec.PromptSpec` (``prompt=best`` needs ``shots`` > 0).
         adapter_strategy: how ``backend=vllm`` serves per-task adapters, a name from
             :data:`tailored_harness.spec.backends.ADAPTER_STRATEGIES`; ``None``: ``merged``.
     """
@@ -95,6 +98,8 @@ class ModelSpec:
     warmup_ratio: float = AdaptSpec.warmup_ratio
     adapt_max_len: int = AdaptSpec.max_len
     adapt_seed: int = AdaptSpec.seed
+    prompt: str = PromptSpec.choice
+    prompt_folds: int = PromptSpec.folds
     tensor_parallel_size: int | None = None
     data_parallel_size: int | None = None
     max_model_len: int | None = None
@@ -128,6 +133,9 @@ class ModelSpec:
         self._check_engine_args()
         self.prune_spec()  # validates the pruning fields
         self.adapt_spec()  # and the adaptation fields
+        if self.prompt_spec().choice == "best" and self.adapt_spec() is None:
+            raise TailoredError("prompt=best chooses each task's template by cross-validating adapters on its "
+                                "training shots, so it needs shots > 0 (shots=0 given); use prompt=default")
 
     def prune_spec(self):
         """The :class:`PruneSpec` these ``model_args`` ask for, or ``None`` when ``prune_ratio`` is 0."""
@@ -138,6 +146,10 @@ class ModelSpec:
         """The :class:`AdaptSpec` these ``model_args`` ask for, or ``None`` when ``shots`` is 0."""
         spec = AdaptSpec.from_args(self.to_dict())
         return spec if spec.shots > 0 else None
+
+    def prompt_spec(self) -> PromptSpec:
+        """The :class:`PromptSpec` these ``model_args`` ask for."""
+        return PromptSpec.from_args(self.to_dict())
 
     def _check_engine_args(self) -> None:
         for name, entry in BACKENDS.items():
