@@ -138,23 +138,30 @@ def boolq_docs(split: str, n: int) -> list[dict]:
              "question": f"{split} question {i} is the sky blue", "label": int(i % 3 != 0)} for i in range(n)]
 
 
-@pytest.fixture()
-def local_boolq(tmp_path):
-    """A TaskManager whose ``boolq_tailored`` (the plugin's YAML, overridden through the user's include
-    path) reads 9 training and 4 validation documents from local files."""
+def local_task_manager(folder: Path, plugin_yaml: Path, task: str, docs: dict[str, list[dict]]):
+    """A TaskManager whose ``task`` is the plugin YAML ``plugin_yaml`` with only the dataset swapped for
+    local JSON-lines files of ``docs`` (split -> documents), all written under ``folder``. Naming
+    ``task`` as the plugin's own task overrides it, as a user's ``--include_path`` does."""
     import json
 
     from lm_eval.tasks import TaskManager
 
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for split, split_docs in docs.items():
+        files[split] = str(folder / f"{split}.jsonl")
+        Path(files[split]).write_text("".join(json.dumps(d) + "\n" for d in split_docs))
+    (folder / "local.yaml").write_text(json.dumps({
+        "include": str(plugin_yaml), "task": task, "dataset_path": "json", "dataset_name": None,
+        "dataset_kwargs": {"data_files": files}}))
+    return TaskManager(include_path=str(folder))
+
+
+@pytest.fixture()
+def local_boolq(tmp_path):
+    """A TaskManager whose ``boolq_tailored`` (the plugin's YAML, overridden through the user's include
+    path) reads 9 training and 4 validation documents from local files."""
     from tailored_harness.core.paths import tasks_dir
 
-    files = {}
-    for split, n in (("train", 9), ("validation", 4)):
-        files[split] = str(tmp_path / f"{split}.jsonl")
-        Path(files[split]).write_text("".join(json.dumps(d) + "\n" for d in boolq_docs(split, n)))
-    own = tmp_path / "include"
-    own.mkdir()
-    (own / "boolq_tailored.yaml").write_text(json.dumps({
-        "include": str(tasks_dir() / "boolq_tailored.yaml"), "task": "boolq_tailored", "dataset_path": "json",
-        "dataset_name": None, "dataset_kwargs": {"data_files": files}}))
-    return TaskManager(include_path=str(own))
+    return local_task_manager(tmp_path / "include", tasks_dir() / "boolq_tailored.yaml", "boolq_tailored",
+                              {"train": boolq_docs("train", 9), "validation": boolq_docs("validation", 4)})

@@ -84,22 +84,14 @@ def _science_docs(split: str, stem_field: str, n: int = 6) -> list[dict]:
                                                     ("openbookqa_tailored", "openbookqa", "question_stem")])
 def test_science_tasks_score_the_gold_choice_in_their_prompt(tmp_path, task_manager, name, prompt, stem_field):
     """The plugin's YAML, with only the dataset swapped for local files of the hub schema."""
-    import json
-
-    from lm_eval.tasks import TaskManager
-
+    from conftest import local_task_manager
     from tailored_harness.taskio.task_format import scored_pair
 
-    files = {}
-    for split in ("train", "validation", "test"):
-        files[split] = str(tmp_path / f"{split}.jsonl")
-        Path(files[split]).write_text("".join(json.dumps(d) + "\n" for d in _science_docs(split, stem_field)))
     plugin_yaml = Path(task_manager.task_index[name].yaml_path)
     assert plugin_yaml.parent == paths.tasks_dir()
-    (tmp_path / "local.yaml").write_text(json.dumps({
-        "include": str(plugin_yaml), "task": f"{name}_local", "dataset_path": "json", "dataset_name": None,
-        "dataset_kwargs": {"data_files": files}}))
-    task = TaskManager(include_path=str(tmp_path)).load([f"{name}_local"])["tasks"][f"{name}_local"]
+    docs = {split: _science_docs(split, stem_field) for split in ("train", "validation", "test")}
+    manager = local_task_manager(tmp_path, plugin_yaml, f"{name}_local", docs)
+    task = manager.load([f"{name}_local"])["tasks"][f"{name}_local"]
     assert task.has_training_docs() and task.has_test_docs()
     assert [d["id"] for d in task.eval_docs] == [f"test-{i}" for i in range(6)]  # the stock tasks' split
     for i, doc in enumerate(task.eval_docs):

@@ -3,7 +3,6 @@ exact match after the documented normalisation (first run of letters and digits,
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -43,18 +42,13 @@ def _docs(name: str, split: str, n: int = 6) -> list[dict]:
 
 def _local_task(name: str, task_manager, tmp_path: Path):
     """The plugin's YAML with only the dataset swapped for local files of the hub schema."""
-    from lm_eval.tasks import TaskManager
+    from conftest import local_task_manager
 
-    files = {}
-    for split in ("train", "validation", "test"):
-        files[split] = str(tmp_path / f"{split}.jsonl")
-        Path(files[split]).write_text("".join(json.dumps(d) + "\n" for d in _docs(name, split)))
     plugin_yaml = Path(task_manager.task_index[name].yaml_path)
     assert plugin_yaml.parent == paths.tasks_dir()
-    (tmp_path / "local.yaml").write_text(json.dumps({
-        "include": str(plugin_yaml), "task": f"{name}_local", "dataset_path": "json", "dataset_name": None,
-        "dataset_kwargs": {"data_files": files}}))
-    return TaskManager(include_path=str(tmp_path)).load([f"{name}_local"])["tasks"][f"{name}_local"]
+    docs = {split: _docs(name, split) for split in ("train", "validation", "test")}
+    manager = local_task_manager(tmp_path, plugin_yaml, f"{name}_local", docs)
+    return manager.load([f"{name}_local"])["tasks"][f"{name}_local"]
 
 
 class AnsweringLM:

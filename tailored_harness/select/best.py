@@ -32,7 +32,7 @@ from tailored_harness.core.paths import cache_dir, read_json, write_text_atomic
 from tailored_harness.select import crossval, pools
 from tailored_harness.select.spec import PromptSpec
 from tailored_harness.taskio.scoring import primary_metric
-from tailored_harness.taskio.task_format import gold_label, scored_pair
+from tailored_harness.taskio.task_format import gold_label, scored_pair, zero_shot_context
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,8 @@ def choose_template(model, tokenizer, task, name: str, adapt: AdaptSpec, prompt:
         raise TailoredError(f"prompt=best scores task {name!r} zero-shot in the chosen template; it was asked "
                             f"for num_fewshot={task.config.num_fewshot}. Drop --num_fewshot or use prompt=default")
     split, docs = shots_mod.training_split(task, name)
-    picked = shots_mod.DRAWS[adapt.draw]([gold_label(task, doc) for doc in docs], adapt.shots, adapt.seed)
+    labels = [gold_label(task, doc) for doc in docs]
+    picked = shots_mod.DRAWS[adapt.draw](labels, adapt.shots, adapt.seed)  # the draw the adapter's shots use
     if len(picked) < prompt.folds:
         raise TailoredError(f"prompt_folds={prompt.folds} needs at least {prompt.folds} shots; task {name!r} "
                             f"has {len(picked)} (shots={adapt.shots})")
@@ -110,7 +111,7 @@ def choose_template(model, tokenizer, task, name: str, adapt: AdaptSpec, prompt:
     if isinstance(record, dict) and record.get("fingerprint") == key:
         logger.info("reusing cached template choice for %s: %s (%s)", name, record["chosen"], path)
         return model, Choice(name, variants[record["chosen"]], record, path, True)
-    folds = crossval.folds([gold_label(task, docs[i]) for i in picked], prompt.folds, adapt.seed)
+    folds = crossval.folds([labels[i] for i in picked], prompt.folds, adapt.seed)
     logger.info("choosing the template of %s among %d by %d-fold cross-validation on %d shots of its %s split "
                 "(%d adapter trainings)", name, len(pool), prompt.folds, len(picked), split,
                 len(pool) * prompt.folds)
@@ -119,7 +120,8 @@ def choose_template(model, tokenizer, task, name: str, adapt: AdaptSpec, prompt:
     for member in pool:
         scores[member] = []
         for index, held_out in enumerate(folds):
-            rest = [pairs[member][j] for j in range(len(picked)) if j not in set(held_out)]
+            held = set(held_out)
+            rest = [pairs[member][j] for j in range(len(picked)) if j not in held]
             peft_model, _ = train.train_adapter(model, tokenizer, rest, adapt, progress=progress,
                                                 desc=f"{name}: {member} fold {index + 1}/{len(folds)}")
             values = scorer(peft_model, variants[member], [docs[picked[j]] for j in held_out])
@@ -166,18 +168,9 @@ def rewrite(requests: Sequence[Any], variants: dict[str, Any]) -> None:
         if variant is None or getattr(request, "_tailored_rewritten", False):
             continue
         context, *rest = request.arguments
-        own = scored_pair_context(variant, request.doc, default=True)
-        if context != own:
+        if context != zero_shot_context(getattr(variant, "_tailored_origin", variant), request.doc):
             raise TailoredError(f"prompt=best cannot rewrite task {request.task_name!r}: its requests are not its "
                                 f"plain zero-shot prompt (a chat template, system instruction or few-shot "
                                 f"examples were added). Use prompt=default with those options")
-        request.arguments = (scored_pair_context(variant, request.doc), *rest)
+        request.arguments = (zero_shot_context(variant, request.doc), *rest)
         request._tailored_rewritten = True
-
-
-def scored_pair_context(variant, doc: dict[str, Any], default: bool = False) -> str:
-    """The zero-shot context of ``doc`` in ``variant``'s template, or with ``default`` in the template
-    of the task it was made from (the requested task's own)."""
-    task = getattr(variant, "_tailored_origin", variant) if default else variant
-    prefix = task.doc_to_prefix(doc) if hasattr(task, "doc_to_prefix") else None
-    return task.fewshot_context(doc, num_fewshot=0, gen_prefix=prefix)

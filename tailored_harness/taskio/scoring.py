@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from tailored_harness.core.errors import TailoredError
+from tailored_harness.taskio.task_format import zero_shot_context
 
 
 def primary_metric(task) -> str:
@@ -27,9 +28,7 @@ def _requests(task, docs: Sequence[dict[str, Any]]) -> list[list[Any]]:
     """One list of lm-eval ``Instance``s per document, zero-shot, as ``build_all_requests`` makes them."""
     out = []
     for doc_id, doc in enumerate(docs):
-        prefix = task.doc_to_prefix(doc) if hasattr(task, "doc_to_prefix") else None
-        context = task.fewshot_context(doc, num_fewshot=0, gen_prefix=prefix)
-        made = task.construct_requests(doc=doc, ctx=context, metadata=(task.config.task, doc_id, 1),
+        made = task.construct_requests(doc=doc, ctx=zero_shot_context(task, doc), metadata=(task.config.task, doc_id, 1),
                                        apply_chat_template=False, chat_template=None)
         out.append(made if isinstance(made, list) else [made])
     return out

@@ -35,6 +35,13 @@ def gold_label(task, doc: dict[str, Any]) -> int | None:
     return _gold_index(task, doc, task.doc_to_choice(doc))
 
 
+def zero_shot_context(task, doc: dict[str, Any]) -> str:
+    """The context lm-eval writes for ``doc`` with no demonstrations: the task's own
+    ``fewshot_context`` (description, prompt, generation prefix)."""
+    prefix = task.doc_to_prefix(doc) if hasattr(task, "doc_to_prefix") else None
+    return task.fewshot_context(doc, num_fewshot=0, gen_prefix=prefix)
+
+
 def scored_pair(task, doc: dict[str, Any]) -> tuple[str, str]:
     """``(context, continuation)`` of ``doc`` with its gold answer, as the task scores it zero-shot.
 
@@ -49,8 +56,7 @@ def scored_pair(task, doc: dict[str, Any]) -> tuple[str, str]:
     if getattr(task, "multiple_input", 0):
         raise TailoredError(f"task {name!r} puts its choices in the context (multiple inputs); "
                             f"that format is not supported for training yet")
-    prefix = task.doc_to_prefix(doc) if hasattr(task, "doc_to_prefix") else None
-    context = task.fewshot_context(doc, num_fewshot=0, gen_prefix=prefix)
+    context = zero_shot_context(task, doc)
     delimiter = task.config.target_delimiter
     if kind == "multiple_choice":
         choices = task.doc_to_choice(doc)
