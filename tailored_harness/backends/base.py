@@ -86,6 +86,9 @@ class Backend:
     #: ``{task: tailored_harness.select.best.Choice}``: the template ``prompt=best`` chose for each
     #: task with a pool (set by ``prepare``; the class default is never mutated).
     prompt_choices: dict[str, Any] = {}
+    #: ``{task: tailored_harness.select.per_input.TaskSelection}``: each scored document's pool entries
+    #: under ``prompt_select`` (set by ``prepare``; the class default is never mutated).
+    prompt_selections: dict[str, Any] = {}
 
     def route(self, task_name: str | None) -> str:
         """Route key for a task's requests; tasks with equal keys are scored in one call."""
@@ -112,10 +115,14 @@ class Backend:
         return {"backend": self.name}
 
     def prompt_info(self) -> dict[str, Any]:
-        """``{"prompt": {task: what the choice recorded}}``, or nothing under ``prompt=default``."""
-        if self.spec.prompt_spec().choice == "default":
-            return {}
-        return {"prompt": {task: choice.info() for task, choice in sorted(self.prompt_choices.items())}}
+        """``{"prompt": {task: what the choice recorded}}`` under ``prompt=best`` and ``{"prompt_select":
+        {task: the pool, the picks and the matcher}}`` under ``prompt_select``; nothing by default."""
+        out: dict[str, Any] = {}
+        if self.spec.prompt_spec().choice != "default":
+            out["prompt"] = {task: choice.info() for task, choice in sorted(self.prompt_choices.items())}
+        if self.spec.select_spec().select != "none":
+            out["prompt_select"] = {task: sel.info() for task, sel in sorted(self.prompt_selections.items())}
+        return out
 
     def close(self) -> None:
         """Free what the backend holds beyond Python objects (a vLLM engine); it cannot score after."""

@@ -57,9 +57,11 @@ class HFBackend(Backend):
             raise TailoredError(f"could not load pretrained={pretrained!r}: {first_line}") from err
 
     def prepare(self, tasks: dict[str, Any] | None) -> None:
-        """Prune, then adapt (each from the cache when it can), before the first request is scored."""
+        """Prune, then adapt (each from the cache when it can), then select each document's prompts
+        (``prompt_select``), before the first request is scored."""
         self.prune_and_load(tasks)
         self._adapt(tasks)
+        self.select_prompts(tasks)
 
     def prune_and_load(self, tasks: dict[str, Any] | None) -> None:
         """The dense model already in memory is pruned in place, saved to the cache and dropped; the
@@ -120,6 +122,31 @@ class HFBackend(Backend):
                                                                identity, self.score_with)
             tasks = {**tasks, **{name: choice.variant for name, choice in self.prompt_choices.items()}}
         return pipeline.adapt_tasks(model, self.lm.tokenizer, tasks, adapt, identity)
+
+    def select_prompts(self, tasks: dict[str, Any] | None) -> None:
+        """``prompt_select``: pick pool entries for every document the run scores, per adapted task, on
+        the model with that task's adapter active (see :mod:`tailored_harness.select.per_input`)."""
+        spec = self.spec.select_spec()
+        if spec.select == "none" or not self.adapters:
+            return
+        from tailored_harness.adapt import pipeline
+        from tailored_harness.select import per_input
+
+        identity = pipeline.model_identity(self.scored_folder, self.spec.revision)
+        selections = {}
+        for name, task in sorted((tasks or {}).items()):
+            if name not in self.adapters:
+                continue
+            docs = per_input.scored_documents(task)
+            if not docs:
+                raise TailoredError(f"prompt_select={spec.select} picks prompts for the documents a run scores; task "
+                                    f"{name!r} has no requests yet (run it through lm_eval or simple_evaluate)")
+            scored = self.prompt_choices[name].variant if name in self.prompt_choices else task
+            with self.activate(self.adapter_names[name]) as lm:
+                selections[name] = per_input.select_for_task(
+                    lm, self.peft_model, lm.tokenizer, scored, name, docs, spec, self.spec.adapt_spec(), identity,
+                    self.adapters[name].report["fingerprint"])
+        self.prompt_selections = selections
 
     def score_with(self, model, task, docs) -> list[float]:
         """``task``'s metric for each of ``docs``, scored by lm-eval's ``HFLM`` on ``model`` (the model in

@@ -96,12 +96,16 @@ class VLLMBackend(Backend):
         if workshop is None:
             return
         adapters: dict[str, Any] = {}
-        if self.spec.adapt_spec() is not None:
+        if self.spec.select_spec().select != "none":  # prompts are selected on transformers, with the adapters
+            workshop.prepare(tasks)
+            adapters = workshop.adapters
+        elif self.spec.adapt_spec() is not None:
             workshop.prune_and_load(tasks)  # the pruned checkpoint stays loaded: the adapters train on it
             _, adapters = workshop.train_adapters(tasks)
         else:
             workshop.prune_only(tasks)
         self.pruning, self.prompt_choices = workshop.pruning, workshop.prompt_choices
+        self.prompt_selections = workshop.prompt_selections
         self.strategy = strategy_class(self.strategy.name)(workshop.scored_folder, adapters)
         self.workshop = None
         _release_memory()

@@ -107,6 +107,10 @@ class TailoredLM(LM):
             from tailored_harness.select.best import rewrite
 
             rewrite(requests, {task: choice.variant for task, choice in self.backend.prompt_choices.items()})
+        if self.backend.prompt_selections:  # prompt_select: each document's chosen pool entries before its context
+            from tailored_harness.select.per_input import apply
+
+            apply(requests, self.backend.prompt_selections)
 
         def score(key, routed_requests):
             with self.backend.activate(key) as lm:
@@ -122,6 +126,14 @@ class TailoredLM(LM):
 
     def generate_until(self, requests, disable_tqdm: bool = False):
         return self._routed("generate_until", requests, disable_tqdm=disable_tqdm)
+
+    def annotate_samples(self, samples: dict[str, list[dict[str, Any]]]) -> None:
+        """Add the plugin's per-document record (``tailored.prompt_selection``) to lm-eval's logged samples;
+        the start-up hook calls it when ``evaluate`` returns them (``--log_samples``)."""
+        if self.backend.prompt_selections:
+            from tailored_harness.select.per_input import annotate
+
+            annotate(samples, self.backend.prompt_selections)
 
     # ------------------------------------------------------------------ lm-eval plumbing
     def set_cache_hook(self, cache_hook) -> None:

@@ -12,7 +12,9 @@ side-effect free until lm-eval is actually used:
   task folder is indexed after lm-eval's built-in tasks and before any ``--include_path``: later
   paths override earlier ones in lm-eval's index, so a user's own task of the same name still wins;
 * when ``lm_eval.evaluator`` is imported, it wraps ``evaluate`` so that the model can reach the
-  run's task objects from inside its first scoring call (:mod:`tailored_harness.lmeval.run_context`);
+  run's task objects from inside its first scoring call (:mod:`tailored_harness.lmeval.run_context`),
+  and, when it returns logged samples, lets a model with ``annotate_samples`` add its per-document
+  record to them (``--model tailored``'s prompt selection);
 * ``TAILORED_HARNESS_DISABLE_HOOK=1`` turns all of it off.
 """
 
@@ -75,7 +77,8 @@ def patch_task_manager(manager_module) -> None:
 
 
 def patch_evaluator(evaluator_module) -> None:
-    """Wrap ``evaluate`` so the run's task objects are reachable from the model (see ``run_context``)."""
+    """Wrap ``evaluate`` so the run's task objects are reachable from the model (see ``run_context``) and
+    the model can annotate the logged samples it returns."""
     import functools
 
     original = evaluator_module.evaluate
@@ -87,7 +90,11 @@ def patch_evaluator(evaluator_module) -> None:
         from tailored_harness.lmeval.run_context import tasks_scope
 
         with tasks_scope(task_dict):
-            return original(lm, task_dict, *args, **kwargs)
+            results = original(lm, task_dict, *args, **kwargs)
+        annotate = getattr(lm, "annotate_samples", None)  # the plugin's model adds its per-document record
+        if annotate is not None and isinstance(results, dict) and results.get("samples"):
+            annotate(results["samples"])
+        return results
 
     evaluate._tailored_patched = True
     evaluator_module.evaluate = evaluate

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from tailored_harness.adapt.spec import AdaptSpec
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.prune.spec import PruneSpec
-from tailored_harness.select.spec import PromptSpec
+from tailored_harness.select.spec import PromptSpec, SelectSpec
 from tailored_harness.spec.backends import ADAPTER_STRATEGIES, BACKENDS
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -63,6 +63,9 @@ class ModelSpec:
             for ``max_length``; give one of the two.
         prompt, prompt_folds: the template each task is scored in; see
             :class:`tailored_harness.select.spec.PromptSpec` (``prompt=best`` needs ``shots`` > 0).
+        prompt_select, prompt_m, prompt_pool, prompt_demos, prompt_seed, match_steps, match_batch, match_lr,
+            match_hidden, prompt_embed_len: per-input prompt selection (PILLOW); see
+            :class:`tailored_harness.select.spec.SelectSpec` (``prompt_select=none``: no selection).
         adapter_strategy: how ``backend=vllm`` serves per-task adapters, a name from
             :data:`tailored_harness.spec.backends.ADAPTER_STRATEGIES`; ``None``: ``merged``.
     """
@@ -100,6 +103,16 @@ class ModelSpec:
     adapt_seed: int = AdaptSpec.seed
     prompt: str = PromptSpec.choice
     prompt_folds: int = PromptSpec.folds
+    prompt_select: str = SelectSpec.select
+    prompt_m: int = SelectSpec.m
+    prompt_pool: str | None = SelectSpec.pool
+    prompt_demos: int = SelectSpec.demos
+    prompt_seed: int = SelectSpec.seed
+    match_steps: int = SelectSpec.steps
+    match_batch: int = SelectSpec.batch
+    match_lr: float = SelectSpec.learning_rate
+    match_hidden: int = SelectSpec.hidden
+    prompt_embed_len: int = SelectSpec.embed_len
     tensor_parallel_size: int | None = None
     data_parallel_size: int | None = None
     max_model_len: int | None = None
@@ -136,6 +149,10 @@ class ModelSpec:
         if self.prompt_spec().choice == "best" and self.adapt_spec() is None:
             raise TailoredError("prompt=best chooses each task's template by cross-validating adapters on its "
                                 "training shots, so it needs shots > 0 (shots=0 given); use prompt=default")
+        if self.select_spec().select != "none" and self.adapt_spec() is None:
+            raise TailoredError(f"prompt_select={self.prompt_select} selects among each task's instructions and "
+                                f"demonstrations from its training shots, on its adapter, so it needs shots > 0 "
+                                f"(shots=0 given); use prompt_select=none")
 
     def prune_spec(self):
         """The :class:`PruneSpec` these ``model_args`` ask for, or ``None`` when ``prune_ratio`` is 0."""
@@ -150,6 +167,10 @@ class ModelSpec:
     def prompt_spec(self) -> PromptSpec:
         """The :class:`PromptSpec` these ``model_args`` ask for."""
         return PromptSpec.from_args(self.to_dict())
+
+    def select_spec(self) -> SelectSpec:
+        """The :class:`SelectSpec` (per-input prompt selection) these ``model_args`` ask for."""
+        return SelectSpec.from_args(self.to_dict())
 
     def _check_engine_args(self) -> None:
         for name, entry in BACKENDS.items():
@@ -196,6 +217,8 @@ class ModelSpec:
         if "pretrained" not in args:
             raise TailoredError("model_args needs pretrained=<model folder or hub id>")
         values = dict(args)
+        if "prompt_select" in values and values["prompt_select"] is None:
+            values["prompt_select"] = "none"  # lm-eval's model_args parser reads the word none as None
         if isinstance(values.get("batch_size"), str) and values["batch_size"].isdigit():
             values["batch_size"] = int(values["batch_size"])
         return cls(**values)

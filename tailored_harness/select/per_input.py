@@ -1,0 +1,219 @@
+"""Per-input prompt selection (PILLOW) for one task: pool, embeddings, selector, the picks per document.
+
+:func:`select_for_task` runs once per task before scoring, on the model that scores the task with
+its adapter active (frozen). It builds the task's pool (:mod:`.prompt_pool`), embeds the pool
+entries and the documents about to be scored (:func:`embed`), trains the matcher when the selector
+learns (REINFORCE on the adapter's training shots only; the reward is the LLM scoring each shot
+behind its picks, :func:`tailored_harness.taskio.scoring.reward`), and picks ``m`` entries for
+every scored document. The evaluated split is read only as the documents the run scores, never to
+train. :func:`apply` then puts each request's picks before its context: every request of one
+document gets the same picks, so its choices are compared under the same context.
+
+A trained matcher is cached by fingerprint (model, adapter, pool, task configuration, shots, spec,
+versions) as ``$TAILORED_HARNESS_CACHE/matchers/<key>/`` (``matcher.safetensors`` and
+``matcher.json`` with the training curve), written atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+from tailored_harness.adapt import shots as shots_mod
+from tailored_harness.adapt import store
+from tailored_harness.adapt.spec import AdaptSpec
+from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.paths import atomic_dir, cache_dir, is_finished, read_json
+from tailored_harness.select import prompt_pool, selectors
+from tailored_harness.select.spec import SelectSpec
+from tailored_harness.taskio.scoring import document_results, reward
+from tailored_harness.taskio.task_format import zero_shot_context
+
+logger = logging.getLogger(__name__)
+
+MATCH_VERSION = 1  # bump when the matcher or its training changes what a spec learns
+RECORD = "matcher.json"
+WEIGHTS = "matcher.safetensors"
+
+
+@dataclasses.dataclass
+class TaskSelection:
+    """The picks of one task: ``picks[doc_id]`` are pool entry indices, in the order they precede the context."""
+
+    task: str
+    scored: Any  # the task object the requests are written in (a prompt=best variant, or the task)
+    pool: prompt_pool.Pool
+    picks: dict[int, tuple[int, ...]]
+    record: dict[str, Any]
+
+    def labels(self, doc_id: int) -> list[str]:
+        names = self.pool.labels()
+        return [names[i] for i in self.picks[doc_id]]
+
+    def info(self) -> dict[str, Any]:
+        """What ``config.tailored.prompt_select.<task>`` shows: the spec, the pool, how often each entry
+        was picked, and the matcher with its training curve."""
+        counts = Counter(label for doc_id in self.picks for label in self.labels(doc_id))
+        return {**self.record, "picked": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))}
+
+
+def embed(model, tokenizer, texts: Sequence[str], max_len: int):
+    """Frozen embeddings (N, D), float32: the mean of the model's last hidden states (after its final
+    norm) over the last ``max_len`` tokens of each text, special tokens included. The end of a
+    context is kept because that is where a document's question and answer cue are."""
+    import torch
+
+    rows = []
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        for text in texts:
+            ids = tokenizer(text)["input_ids"][-max_len:]
+            out = model(input_ids=torch.tensor([ids], device=device), output_hidden_states=True)
+            rows.append(out.hidden_states[-1][0].float().mean(dim=0).cpu())
+    return torch.stack(rows)
+
+
+def matcher_dir(key: str) -> Path:
+    return cache_dir() / "matchers" / key
+
+
+def _fingerprint(identity: dict[str, Any], adapter: str | None, name: str, task, pool, shots: list, spec: SelectSpec,
+                 adapt: AdaptSpec) -> str:
+    import torch
+
+    blob = json.dumps({"model": identity, "adapter": adapter, "task": name, "config": store.task_config_hash(task),
+                       "pool": pool.digest(), "shots": store.examples_digest(shots), "select": spec.to_dict(),
+                       "adapt": adapt.to_dict(), "version": MATCH_VERSION, "torch": torch.__version__},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _pool_for(task, name: str, spec: SelectSpec, indices: list[int], pairs: list) -> prompt_pool.Pool:
+    path = prompt_pool.find_pool_file(name, spec.pool)
+    if path is None:
+        logger.warning("task %s has no instruction pool in prompts/*%s; its pool holds %d demonstrations only",
+                       name, prompt_pool.POOL_SUFFIX, min(spec.demos, len(pairs)))
+    content = prompt_pool.read_pool_file(path) if path is not None else None
+    return prompt_pool.build_pool(name, content, list(zip(indices, pairs))[:spec.demos])
+
+
+def _allowed(pool: prompt_pool.Pool, sources: Sequence[int | None], m: int):
+    """(N, P) bool: the entries each document may receive (never the demonstration made from itself)."""
+    import torch
+
+    allowed = torch.ones(len(sources), len(pool), dtype=torch.bool)
+    for row, source in enumerate(sources):
+        allowed[row, pool.excluded(source)] = False
+    if int(allowed.sum(dim=1).min()) < m:
+        raise TailoredError(f"task {pool.task!r}: prompt_m={m} needs at least {m} pool entries a document may "
+                            f"receive; its pool has {len(pool)}")
+    return allowed
+
+
+def select_for_task(lm, model, tokenizer, task, name: str, scored_docs: dict[int, dict[str, Any]], spec: SelectSpec,
+                    adapt: AdaptSpec, identity: dict[str, Any], adapter: str | None,
+                    progress: bool = True) -> TaskSelection:
+    """Picks for every document in ``scored_docs`` (``{doc_id: doc}``, what the run scores) of task
+    ``name``. ``lm`` scores with the task's adapter active and ``model`` is its transformers model;
+    ``task`` is the task as its requests are written (a ``prompt=best`` variant, or the task)."""
+    split, train_docs = shots_mod.training_split(task, name)
+    indices, pairs = shots_mod.pick(task, train_docs, adapt.shots, adapt.seed, adapt.draw)
+    pool = _pool_for(task, name, spec, indices, pairs)
+    chosen = selectors.selector(spec)
+    entries = embed(model, tokenizer, [entry.text for entry in pool.entries], spec.embed_len)
+    record: dict[str, Any] = {"selector": spec.select, "m": spec.m, "spec": spec.to_dict(), "pool_file": pool.file,
+                              "pool": pool.labels(), "demos_from": split}
+    if chosen.learns:
+        record["matcher"] = _fit(chosen, lm, model, tokenizer, task, name, pool, entries, split, train_docs,
+                                 indices, pairs, spec, adapt, identity, adapter, progress)
+    ids = sorted(scored_docs)
+    contexts = [zero_shot_context(task, scored_docs[i]) for i in ids]
+    inputs = embed(model, tokenizer, contexts, spec.embed_len)
+    keys = [hashlib.sha256(context.encode()).hexdigest() for context in contexts]
+    picks = chosen.choose(inputs, entries, _allowed(pool, [None] * len(ids), spec.m), keys)
+    logger.info("prompt_select=%s chose %d of %d pool entries for each of %d documents of %s", spec.select, spec.m,
+                len(pool), len(ids), name)
+    return TaskSelection(name, task, pool, dict(zip(ids, picks)), record)
+
+
+def _fit(chosen, lm, model, tokenizer, task, name, pool, entries, split, train_docs, indices, pairs, spec, adapt,
+         identity, adapter, progress) -> dict[str, Any]:
+    """Load the task's trained matcher from the cache, or train it on the shots and save it."""
+    from safetensors.torch import load_file, save_file
+
+    key = _fingerprint(identity, adapter, name, task, pool, pairs, spec, adapt)
+    folder = matcher_dir(key)
+    inputs = embed(model, tokenizer, [context for context, _ in pairs], spec.embed_len)
+    allowed = _allowed(pool, indices, spec.m)
+    if is_finished(folder, RECORD, key, (WEIGHTS,), "matcher"):
+        chosen.build(inputs.shape[1]).load_state_dict(load_file(str(folder / WEIGHTS)))
+        logger.info("reusing cached matcher for %s: %s", name, folder)
+        return {**read_json(folder / RECORD), "folder": str(folder), "reused": True}
+    contexts = [context for context, _ in pairs]
+    docs = [train_docs[i] for i in indices]
+
+    def reward_fn(episodes):
+        written = [pool.context(picks, contexts[doc]) for doc, picks in episodes]
+        chosen_docs = [docs[doc] for doc, _ in episodes]
+        results = document_results(lm, task, chosen_docs, written)
+        return [reward(task, doc, result) for doc, result in zip(chosen_docs, results)]
+
+    logger.info("training the prompt matcher of %s: %d steps of %d episodes on %d shots of its %s split", name,
+                spec.steps, spec.batch, len(docs), split)
+    started = time.monotonic()
+    curve = chosen.fit(inputs, entries, allowed, reward_fn, progress=progress, desc=f"matcher {name}")
+    record = {"fingerprint": key, "task": name, "split": split, "documents": indices, "curve": curve,
+              "seconds": round(time.monotonic() - started, 2), "reward": _reward_name(task)}
+    with atomic_dir(folder) as tmp:
+        save_file({k: v.contiguous() for k, v in chosen.matcher.state_dict().items()}, str(tmp / WEIGHTS))
+        (tmp / RECORD).write_text(json.dumps(record, indent=1, sort_keys=True))
+    logger.info("trained the prompt matcher of %s in %.1f s (mean reward %.4f -> %.4f): %s", name, record["seconds"],
+                curve[0]["mean_reward"], curve[-1]["mean_reward"], folder)
+    return {**record, "folder": str(folder), "reused": False}
+
+
+def _reward_name(task) -> str:
+    return "gold log-likelihood margin" if task.OUTPUT_TYPE == "multiple_choice" else "primary metric"
+
+
+def apply(requests: Sequence[Any], selections: dict[str, TaskSelection]) -> None:
+    """Put each request's picks before its context, in place. A request whose context is not its task's
+    zero-shot context (chat template, system instruction, few-shot examples) is refused: the picks
+    are chosen for the plain context, and the same document must be written the same way."""
+    for request in requests:
+        selection = selections.get(request.task_name)
+        if selection is None or getattr(request, "_tailored_selected", False):
+            continue
+        picks = selection.picks.get(request.doc_id)
+        if picks is None:
+            raise TailoredError(f"task {request.task_name!r} document {request.doc_id} was not among the documents "
+                                f"prompts were selected for before scoring")
+        context, *rest = request.arguments
+        if context != zero_shot_context(selection.scored, request.doc):
+            raise TailoredError(f"prompt_select cannot prefix task {request.task_name!r}: its requests are not its plain "
+                                f"zero-shot prompt (a chat template, system instruction or few-shot examples were "
+                                f"added). Use prompt_select=none with those options")
+        request.arguments = (selection.pool.context(picks, context), *rest)
+        request._tailored_selected = True
+
+
+def annotate(samples: dict[str, list[dict[str, Any]]], selections: dict[str, TaskSelection]) -> None:
+    """Add ``tailored.prompt_selection`` (the picked entries' labels, in order) to each logged sample."""
+    for task, rows in samples.items():
+        selection = selections.get(task)
+        if selection is None:
+            continue
+        for row in rows:
+            if row.get("doc_id") in selection.picks:
+                row.setdefault("tailored", {})["prompt_selection"] = selection.labels(row["doc_id"])
+
+
+def scored_documents(task) -> dict[int, dict[str, Any]]:
+    """``{doc_id: doc}`` of the requests lm-eval built for ``task`` in this run (empty before it built any)."""
+    return {instance.doc_id: instance.doc for instance in getattr(task, "instances", []) or []}
