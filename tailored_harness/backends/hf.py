@@ -143,9 +143,9 @@ class HFBackend(Backend):
                                     f"{name!r} has no requests yet (run it through lm_eval or simple_evaluate)")
             scored = self.prompt_choices[name].variant if name in self.prompt_choices else task
             with self.activate(self.adapter_names[name]) as lm:
-                selections[name] = per_input.select_for_task(
-                    lm, self.peft_model, lm.tokenizer, scored, name, docs, spec, self.spec.adapt_spec(), identity,
-                    self.adapters[name].report["fingerprint"])
+                bench = per_input.Workbench(lm, self.peft_model, lm.tokenizer, scored, name, identity,
+                                            self.adapters[name].report["fingerprint"])
+                selections[name] = per_input.select_for_task(bench, docs, spec, self.spec.adapt_spec())
         self.prompt_selections = selections
 
     def score_with(self, model, task, docs) -> list[float]:

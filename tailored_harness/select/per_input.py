@@ -94,7 +94,7 @@ def _fingerprint(identity: dict[str, Any], adapter: str | None, name: str, task,
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _pool_for(task, name: str, spec: SelectSpec, indices: list[int], pairs: list) -> prompt_pool.Pool:
+def _pool_for(name: str, spec: SelectSpec, indices: list[int], pairs: list) -> prompt_pool.Pool:
     path = prompt_pool.find_pool_file(name, spec.pool)
     if path is None:
         logger.warning("task %s has no instruction pool in prompts/*%s; its pool holds %d demonstrations only",
@@ -116,60 +116,94 @@ def _allowed(pool: prompt_pool.Pool, sources: Sequence[int | None], m: int):
     return allowed
 
 
-def select_for_task(lm, model, tokenizer, task, name: str, scored_docs: dict[int, dict[str, Any]], spec: SelectSpec,
-                    adapt: AdaptSpec, identity: dict[str, Any], adapter: str | None,
+@dataclasses.dataclass(frozen=True)
+class Workbench:
+    """What one task's selection runs on: ``lm`` (an lm-eval ``LM``) scores with the task's adapter
+    active, ``model`` is the same transformers model (for embeddings); ``task`` is the task as its
+    requests are written (a ``prompt=best`` variant, or the task), requested as ``name``.
+    ``identity`` and ``adapter`` (the adapter's fingerprint) name the scored model in the cache."""
+
+    lm: Any
+    model: Any
+    tokenizer: Any
+    task: Any
+    name: str
+    identity: dict[str, Any]
+    adapter: str | None
+
+    def embed(self, texts: Sequence[str], max_len: int):
+        return embed(self.model, self.tokenizer, texts, max_len)
+
+    def rewards(self, docs: Sequence[dict[str, Any]], contexts: Sequence[str]) -> list[float]:
+        """:func:`~tailored_harness.taskio.scoring.reward` of each document scored under its context."""
+        results = document_results(self.lm, self.task, docs, contexts)
+        return [reward(self.task, doc, result) for doc, result in zip(docs, results)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Shots:
+    """The task's adapter shots: ``docs[i]`` is training-split document ``indices[i]``, written ``pairs[i]``."""
+
+    split: str
+    indices: list[int]
+    docs: list[dict[str, Any]]
+    pairs: list[tuple[str, str]]
+
+    @classmethod
+    def of(cls, task, name: str, adapt: AdaptSpec) -> "Shots":
+        """The shots the task's adapter trained on: the same split, draw and seed."""
+        split, train_docs = shots_mod.training_split(task, name)
+        indices, pairs = shots_mod.pick(task, train_docs, adapt.shots, adapt.seed, adapt.draw)
+        return cls(split, indices, [train_docs[i] for i in indices], pairs)
+
+
+def select_for_task(bench: Workbench, scored_docs: dict[int, dict[str, Any]], spec: SelectSpec, adapt: AdaptSpec,
                     progress: bool = True) -> TaskSelection:
-    """Picks for every document in ``scored_docs`` (``{doc_id: doc}``, what the run scores) of task
-    ``name``. ``lm`` scores with the task's adapter active and ``model`` is its transformers model;
-    ``task`` is the task as its requests are written (a ``prompt=best`` variant, or the task)."""
-    split, train_docs = shots_mod.training_split(task, name)
-    indices, pairs = shots_mod.pick(task, train_docs, adapt.shots, adapt.seed, adapt.draw)
-    pool = _pool_for(task, name, spec, indices, pairs)
+    """Picks for every document in ``scored_docs`` (``{doc_id: doc}``, what the run scores) of ``bench``'s task."""
+    shots = Shots.of(bench.task, bench.name, adapt)
+    pool = _pool_for(bench.name, spec, shots.indices, shots.pairs)
     chosen = selectors.selector(spec)
-    entries = embed(model, tokenizer, [entry.text for entry in pool.entries], spec.embed_len)
+    entries = bench.embed([entry.text for entry in pool.entries], spec.embed_len)
     record: dict[str, Any] = {"selector": spec.select, "m": spec.m, "spec": spec.to_dict(), "pool_file": pool.file,
-                              "pool": pool.labels(), "demos_from": split}
+                              "pool": pool.labels(), "demos_from": shots.split}
     if chosen.learns:
-        record["matcher"] = _fit(chosen, lm, model, tokenizer, task, name, pool, entries, split, train_docs,
-                                 indices, pairs, spec, adapt, identity, adapter, progress)
+        record["matcher"] = _fit(chosen, bench, pool, entries, shots, spec, adapt, progress)
     ids = sorted(scored_docs)
-    contexts = [zero_shot_context(task, scored_docs[i]) for i in ids]
-    inputs = embed(model, tokenizer, contexts, spec.embed_len)
+    contexts = [zero_shot_context(bench.task, scored_docs[i]) for i in ids]
+    inputs = bench.embed(contexts, spec.embed_len)
     keys = [hashlib.sha256(context.encode()).hexdigest() for context in contexts]
     picks = chosen.choose(inputs, entries, _allowed(pool, [None] * len(ids), spec.m), keys)
     logger.info("prompt_select=%s chose %d of %d pool entries for each of %d documents of %s", spec.select, spec.m,
-                len(pool), len(ids), name)
-    return TaskSelection(name, task, pool, dict(zip(ids, picks)), record)
+                len(pool), len(ids), bench.name)
+    return TaskSelection(bench.name, bench.task, pool, dict(zip(ids, picks)), record)
 
 
-def _fit(chosen, lm, model, tokenizer, task, name, pool, entries, split, train_docs, indices, pairs, spec, adapt,
-         identity, adapter, progress) -> dict[str, Any]:
+def _fit(chosen, bench: Workbench, pool: prompt_pool.Pool, entries, shots: Shots, spec: SelectSpec, adapt: AdaptSpec,
+         progress: bool) -> dict[str, Any]:
     """Load the task's trained matcher from the cache, or train it on the shots and save it."""
     from safetensors.torch import load_file, save_file
 
-    key = _fingerprint(identity, adapter, name, task, pool, pairs, spec, adapt)
+    name = bench.name
+    key = _fingerprint(bench.identity, bench.adapter, name, bench.task, pool, shots.pairs, spec, adapt)
     folder = matcher_dir(key)
-    inputs = embed(model, tokenizer, [context for context, _ in pairs], spec.embed_len)
-    allowed = _allowed(pool, indices, spec.m)
+    contexts = [context for context, _ in shots.pairs]
+    inputs = bench.embed(contexts, spec.embed_len)
+    allowed = _allowed(pool, shots.indices, spec.m)
     if is_finished(folder, RECORD, key, (WEIGHTS,), "matcher"):
         chosen.build(inputs.shape[1]).load_state_dict(load_file(str(folder / WEIGHTS)))
         logger.info("reusing cached matcher for %s: %s", name, folder)
         return {**read_json(folder / RECORD), "folder": str(folder), "reused": True}
-    contexts = [context for context, _ in pairs]
-    docs = [train_docs[i] for i in indices]
 
     def reward_fn(episodes):
-        written = [pool.context(picks, contexts[doc]) for doc, picks in episodes]
-        chosen_docs = [docs[doc] for doc, _ in episodes]
-        results = document_results(lm, task, chosen_docs, written)
-        return [reward(task, doc, result) for doc, result in zip(chosen_docs, results)]
+        return bench.rewards([shots.docs[doc] for doc, _ in episodes],
+                             [pool.context(picks, contexts[doc]) for doc, picks in episodes])
 
     logger.info("training the prompt matcher of %s: %d steps of %d episodes on %d shots of its %s split", name,
-                spec.steps, spec.batch, len(docs), split)
+                spec.steps, spec.batch, len(shots.docs), shots.split)
     started = time.monotonic()
     curve = chosen.fit(inputs, entries, allowed, reward_fn, progress=progress, desc=f"matcher {name}")
-    record = {"fingerprint": key, "task": name, "split": split, "documents": indices, "curve": curve,
-              "seconds": round(time.monotonic() - started, 2), "reward": _reward_name(task)}
+    record = {"fingerprint": key, "task": name, "split": shots.split, "documents": shots.indices, "curve": curve,
+              "seconds": round(time.monotonic() - started, 2), "reward": _reward_name(bench.task)}
     with atomic_dir(folder) as tmp:
         save_file({k: v.contiguous() for k, v in chosen.matcher.state_dict().items()}, str(tmp / WEIGHTS))
         (tmp / RECORD).write_text(json.dumps(record, indent=1, sort_keys=True))
