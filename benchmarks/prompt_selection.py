@@ -84,9 +84,10 @@ def table(rows: dict, tasks: list[str], ms: list[int]) -> str:
             means = [statistics.mean(r["tasks"][t]["acc"] for t in tasks) for r in found]
             errors = [statistics.mean(r["tasks"][t]["stderr"] for t in tasks) / len(tasks) ** 0.5 for r in found]
             curve = ""
-            if selector == "match":
-                curves = [r["tasks"][t]["matcher"]["curve"] for r in found for t in tasks]
-                curve = " ".join(f"{statistics.mean(c[:3]):+.3f}→{statistics.mean(c[-3:]):+.3f}" for c in curves)
+            if selector == "match":  # per task, one first→last pair per seed
+                curve = "; ".join(t.split("_")[0] + " " + ", ".join(
+                    f"{statistics.mean(c[:3]):+.2f}→{statistics.mean(c[-3:]):+.2f}"
+                    for c in (r["tasks"][t]["matcher"]["curve"] for r in found)) for t in tasks)
             lines.append([selector, m or "-", *cells, cell(means, errors), curve])
     return tabulate(lines, headers=["selector", "m", *tasks, "mean of tasks", "matcher reward first→last 3 steps"],
                     tablefmt="github")
