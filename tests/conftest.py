@@ -165,3 +165,25 @@ def local_boolq(tmp_path):
 
     return local_task_manager(tmp_path / "include", tasks_dir() / "boolq_tailored.yaml", "boolq_tailored",
                               {"train": boolq_docs("train", 9), "validation": boolq_docs("validation", 4)})
+
+
+def refuse_evaluated_split(monkeypatch, stage: str) -> None:
+    """Make reading the evaluated (or few-shot) split fail inside ``TailoredLM._prepare``: lm-eval has
+    built its requests by then, and ``stage`` (named in the failure) may only read training documents."""
+    from lm_eval.api.task import ConfigurableTask
+
+    from tailored_harness.lmeval.model import TailoredLM
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError(f"the evaluated split was read while {stage}")
+
+    prepare = TailoredLM._prepare
+
+    def prepare_without_the_evaluated_split(self):
+        with monkeypatch.context() as inside:
+            for name in ("validation_docs", "test_docs", "fewshot_docs"):
+                inside.setattr(ConfigurableTask, name, refuse)
+            inside.setattr(ConfigurableTask, "eval_docs", property(refuse))
+            prepare(self)
+
+    monkeypatch.setattr(TailoredLM, "_prepare", prepare_without_the_evaluated_split)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import refuse_evaluated_split
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.select import crossval, pools
 from tailored_harness.select.spec import PromptSpec
@@ -62,10 +63,8 @@ def test_every_benchmark_pool_starts_with_its_default_task():
 def test_prompt_best_reads_only_training_documents_records_and_caches_its_choice(
         tiny_model_dir, local_boolq, monkeypatch, tmp_path):
     import lm_eval
-    from lm_eval.api.task import ConfigurableTask
 
     from tailored_harness.adapt import train
-    from tailored_harness.lmeval.model import TailoredLM
     from tailored_harness.taskio import scoring
 
     monkeypatch.setenv("TAILORED_HARNESS_CACHE", str(tmp_path / "cache"))
@@ -83,19 +82,7 @@ def test_prompt_best_reads_only_training_documents_records_and_caches_its_choice
 
     monkeypatch.setattr(scoring, "score_documents", score_and_favour_t3)
 
-    def refuse(*_args, **_kwargs):
-        raise AssertionError("the evaluated split was read while choosing a template")
-
-    prepare = TailoredLM._prepare
-
-    def prepare_without_the_evaluated_split(self):  # lm-eval built its requests already; we may not look
-        with monkeypatch.context() as inside:
-            for name in ("validation_docs", "test_docs", "fewshot_docs"):
-                inside.setattr(ConfigurableTask, name, refuse)
-            inside.setattr(ConfigurableTask, "eval_docs", property(refuse))
-            prepare(self)
-
-    monkeypatch.setattr(TailoredLM, "_prepare", prepare_without_the_evaluated_split)
+    refuse_evaluated_split(monkeypatch, "choosing a template")
     args = f"pretrained={tiny_model_dir},dtype=float32,shots=6,epochs=1,prompt=best,prompt_folds=2"
 
     def run():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import refuse_evaluated_split
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.select import selectors
 from tailored_harness.select.prompt_pool import Entry, Pool, build_pool, read_pool_file
@@ -135,27 +136,6 @@ def test_pool_files_and_the_pool_context(tmp_path):
 
 
 # ---------------------------------------------------------------- end to end on local BoolQ documents (conftest's local_boolq)
-def _refusing_evaluated_split(monkeypatch):
-    """Patch ``TailoredLM._prepare`` so that reading the evaluated (or few-shot) split inside it fails."""
-    from lm_eval.api.task import ConfigurableTask
-
-    from tailored_harness.lmeval.model import TailoredLM
-
-    def refuse(*_args, **_kwargs):
-        raise AssertionError("the evaluated split was read while selecting prompts")
-
-    prepare = TailoredLM._prepare
-
-    def prepare_without_the_evaluated_split(self):
-        with monkeypatch.context() as inside:
-            for name in ("validation_docs", "test_docs", "fewshot_docs"):
-                inside.setattr(ConfigurableTask, name, refuse)
-            inside.setattr(ConfigurableTask, "eval_docs", property(refuse))
-            prepare(self)
-
-    monkeypatch.setattr(TailoredLM, "_prepare", prepare_without_the_evaluated_split)
-
-
 @pytest.mark.slow
 def test_matcher_trains_on_training_shots_only_never_on_itself_and_every_request_of_a_doc_shares_the_picks(
         tiny_model_dir, local_boolq, monkeypatch, tmp_path):
@@ -168,7 +148,7 @@ def test_matcher_trains_on_training_shots_only_never_on_itself_and_every_request
     results = per_input.document_results
     monkeypatch.setattr(per_input, "document_results",
                         lambda lm, task, docs, contexts: scored.append((docs, contexts)) or results(lm, task, docs, contexts))
-    _refusing_evaluated_split(monkeypatch)
+    refuse_evaluated_split(monkeypatch, "selecting prompts")
     args = (f"pretrained={tiny_model_dir},dtype=float32,shots=6,epochs=1,prompt_select=match,prompt_m=2,"
             f"prompt_demos=4,match_steps=3,match_batch=4")
 
@@ -224,7 +204,7 @@ def test_random_and_knn_prefix_every_scored_document(tiny_model_dir, local_boolq
     import lm_eval
 
     monkeypatch.setenv("TAILORED_HARNESS_CACHE", str(tmp_path / "cache"))
-    _refusing_evaluated_split(monkeypatch)
+    refuse_evaluated_split(monkeypatch, "selecting prompts")
     out = lm_eval.simple_evaluate(
         model="tailored", model_args=f"pretrained={tiny_model_dir},dtype=float32,shots=6,epochs=1,"
                                      f"prompt_select={selector},prompt_m=3", tasks=["boolq_tailored"], device="cpu",

@@ -278,32 +278,39 @@ def test_smollm2_gguf_scores_like_hf_on_vllm(smollm2_gguf, hub_dir, task_manager
         assert all(bool(ours[k][1]) == bool(theirs[k][1]) for k in ours)
 
 
+def _local_boolq_on_both_backends(model_dir, task_manager, extra: str):
+    """``boolq_tailored`` on the local documents, adapted with 6 shots plus ``extra``, on ``hf`` then
+    ``vllm``; asserts every sample has the same arguments on both and log-likelihoods within 1e-4,
+    and returns ``(hf results, vllm results)``."""
+    import lm_eval
+
+    def run(backend):
+        args = f"pretrained={model_dir},dtype=float32,shots=6,epochs=1{extra},backend={backend}"
+        return lm_eval.simple_evaluate(model="tailored", model_args=args, tasks=["boolq_tailored"], device="cpu",
+                                       batch_size="auto" if backend == "vllm" else 4, task_manager=task_manager,
+                                       log_samples=True)
+
+    hf, vllm = run("hf"), run("vllm")
+    theirs_samples, ours_samples = hf["samples"]["boolq_tailored"], vllm["samples"]["boolq_tailored"]
+    assert [s["arguments"] for s in ours_samples] == [s["arguments"] for s in theirs_samples]
+    worst = max(abs(float(a[0]) - float(b[0])) for s, t in zip(ours_samples, theirs_samples)
+                for a, b in zip((r[0] for r in s["resps"]), (r[0] for r in t["resps"])))
+    assert worst <= 1e-4
+    return hf, vllm
+
+
 @needs_vllm
 @pytest.mark.slow
 @pytest.mark.vllm
 def test_prompt_best_on_vllm_scores_in_the_template_hf_chose(vllm_model_dir, local_boolq):
     """``prompt=best`` on vLLM: the choice is made on transformers (as adapters are trained), cached,
     and vLLM scores the rewritten requests with the chosen template's adapter, as hf does."""
-    import lm_eval
-
-    def run(backend):
-        args = (f"pretrained={vllm_model_dir},dtype=float32,shots=6,epochs=1,prompt=best,prompt_folds=2,"
-                f"backend={backend}")
-        return lm_eval.simple_evaluate(model="tailored", model_args=args, tasks=["boolq_tailored"], device="cpu",
-                                       batch_size="auto" if backend == "vllm" else 4, task_manager=local_boolq,
-                                       log_samples=True)
-
-    hf, vllm = run("hf"), run("vllm")
+    hf, vllm = _local_boolq_on_both_backends(vllm_model_dir, local_boolq, ",prompt=best,prompt_folds=2")
     chosen = hf["config"]["tailored"]["prompt"]["boolq_tailored"]
     ours = vllm["config"]["tailored"]["prompt"]["boolq_tailored"]
     assert ours["reused"] and ours["chosen"] == chosen["chosen"] and ours["scores"] == chosen["scores"]
     assert vllm["config"]["tailored"]["adapters"]["boolq_tailored"]["fingerprint"] == \
         hf["config"]["tailored"]["adapters"]["boolq_tailored"]["fingerprint"]
-    theirs_samples, ours_samples = hf["samples"]["boolq_tailored"], vllm["samples"]["boolq_tailored"]
-    assert [s["arguments"] for s in ours_samples] == [s["arguments"] for s in theirs_samples]
-    worst = max(abs(float(a[0]) - float(b[0])) for s, t in zip(ours_samples, theirs_samples)
-                for a, b in zip((r[0] for r in s["resps"]), (r[0] for r in t["resps"])))
-    assert worst <= 1e-4
 
 
 @needs_vllm
@@ -313,21 +320,9 @@ def test_prompt_select_match_on_vllm_scores_the_documents_with_the_picks_hf_made
     """``prompt_select=match`` on vLLM: the matcher is trained (or reused) on transformers with the task's
     adapter, so both backends give every document the same picks; vLLM then scores the prefixed
     requests like hf does."""
-    import lm_eval
-
-    def run(backend):
-        args = (f"pretrained={vllm_model_dir},dtype=float32,shots=6,epochs=1,prompt_select=match,prompt_m=2,"
-                f"prompt_demos=3,match_steps=2,match_batch=4,backend={backend}")
-        return lm_eval.simple_evaluate(model="tailored", model_args=args, tasks=["boolq_tailored"], device="cpu",
-                                       batch_size="auto" if backend == "vllm" else 4, task_manager=local_boolq,
-                                       log_samples=True)
-
-    hf, vllm = run("hf"), run("vllm")
+    hf, vllm = _local_boolq_on_both_backends(
+        vllm_model_dir, local_boolq, ",prompt_select=match,prompt_m=2,prompt_demos=3,match_steps=2,match_batch=4")
     ours = vllm["config"]["tailored"]["prompt_select"]["boolq_tailored"]
     assert ours["matcher"]["reused"] and ours["picked"] == hf["config"]["tailored"]["prompt_select"]["boolq_tailored"]["picked"]
-    theirs_samples, ours_samples = hf["samples"]["boolq_tailored"], vllm["samples"]["boolq_tailored"]
-    assert [s["tailored"] for s in ours_samples] == [s["tailored"] for s in theirs_samples]
-    assert [s["arguments"] for s in ours_samples] == [s["arguments"] for s in theirs_samples]
-    worst = max(abs(float(a[0]) - float(b[0])) for s, t in zip(ours_samples, theirs_samples)
-                for a, b in zip((r[0] for r in s["resps"]), (r[0] for r in t["resps"])))
-    assert worst <= 1e-4
+    assert [s["tailored"] for s in vllm["samples"]["boolq_tailored"]] == \
+        [s["tailored"] for s in hf["samples"]["boolq_tailored"]]

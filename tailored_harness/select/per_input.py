@@ -186,13 +186,13 @@ def _fit(chosen, bench: Workbench, pool: prompt_pool.Pool, entries, shots: Shots
     name = bench.name
     key = _fingerprint(bench.identity, bench.adapter, name, bench.task, pool, shots.pairs, spec, adapt)
     folder = matcher_dir(key)
-    contexts = [context for context, _ in shots.pairs]
-    inputs = bench.embed(contexts, spec.embed_len)
-    allowed = _allowed(pool, shots.indices, spec.m)
     if is_finished(folder, RECORD, key, (WEIGHTS,), "matcher"):
-        chosen.build(inputs.shape[1]).load_state_dict(load_file(str(folder / WEIGHTS)))
+        chosen.build(entries.shape[1]).load_state_dict(load_file(str(folder / WEIGHTS)))
         logger.info("reusing cached matcher for %s: %s", name, folder)
         return {**read_json(folder / RECORD), "folder": str(folder), "reused": True}
+    contexts = [context for context, _ in shots.pairs]
+    inputs = bench.embed(contexts, spec.embed_len)  # the shots are embedded only to train
+    allowed = _allowed(pool, shots.indices, spec.m)
 
     def reward_fn(episodes):
         return bench.rewards([shots.docs[doc] for doc, _ in episodes],

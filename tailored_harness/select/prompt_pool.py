@@ -54,14 +54,13 @@ class Pool:
 
     def labels(self) -> list[str]:
         """Stable names of the entries: ``instruction:3``, ``demo:1234`` (training-split index)."""
-        counts = {"instruction": 0}
-        out = []
+        out, instructions = [], 0
         for entry in self.entries:
             if entry.kind == "demo":
                 out.append(f"demo:{entry.source}")
             else:
-                out.append(f"instruction:{counts['instruction']}")
-                counts["instruction"] += 1
+                out.append(f"instruction:{instructions}")
+                instructions += 1
         return out
 
     def excluded(self, source: int | None) -> list[int]:

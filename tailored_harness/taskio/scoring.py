@@ -66,9 +66,9 @@ def reward(task, doc: dict[str, Any], results: list) -> float:
     the same raw log-likelihoods ``acc`` compares (positive exactly when ``acc`` is 1). Other tasks:
     their :func:`primary_metric` (``exact_match``: 0 or 1).
     """
-    if task.OUTPUT_TYPE == "multiple_choice" and gold_label(task, doc) is not None:
+    gold = gold_label(task, doc)  # None unless a single-input multiple-choice task
+    if gold is not None:
         scores = [float(result[0]) for result in results]
-        gold = gold_label(task, doc)
         if len(scores) < 2:
             return scores[gold]
         return scores[gold] - max(score for i, score in enumerate(scores) if i != gold)
