@@ -28,7 +28,8 @@
 #                         or boolq,piqa)
 #   --config NAME[=ARGS]  a configuration: its name and extra --model_args for --model tailored,
 #                         e.g. --config dense=shots=0 --config p20=prune_ratio=0.2 (repeatable; default: the
-#                         suite's dense + pruned set for the default run, dense otherwise)
+#                         suite's dense + pruned set for the default run, dense otherwise); TELL, say:
+#                         --config tell10=shots=10,adapt_method=tell,general_data=$(tailored world)/statements.txt
 #   --limit N             documents per task (default: all; smollm2: 300, --quick 100)
 #   --device D            default cpu        --batch-size B   default 8
 #   --out FILE            summary JSON (default: results/suite.json; smollm2: results/smollm2-suite.json,
@@ -61,7 +62,7 @@ baseline=""
 update_baseline=""
 check="yes"
 
-usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "run_suite.sh: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in

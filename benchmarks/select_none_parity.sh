@@ -10,13 +10,7 @@
 #   bash benchmarks/select_none_parity.sh MODEL [TASKS] [LIMIT] [BEFORE]
 set -euo pipefail
 MODEL=$1; TASKS=${2:-boolq_tailored,piqa_tailored}; LIMIT=${3:-50}; BEFORE=${4:-d35de09}
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d)
-trap 'git -C "$REPO" worktree remove --force "$WORK/before" >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
-git -C "$REPO" worktree add --detach "$WORK/before" "$BEFORE" >/dev/null 2>&1
-LOADED=$(PYTHONPATH="$WORK/before" python -c "import tailored_harness; print(tailored_harness.__file__)")
-case "$LOADED" in "$WORK/before/"*) echo "before: $BEFORE, imported from $LOADED";;
-  *) echo "PYTHONPATH did not select the worktree's package ($LOADED)"; exit 1;; esac
+source "$(dirname "$0")/before_worktree.sh"
 run() {  # run OUT EXTRA_ARGS [PYTHONPATH]
   PYTHONPATH=${3:-} lm_eval --model tailored --model_args "pretrained=$MODEL,dtype=float32$2" --tasks "$TASKS" \
     --limit "$LIMIT" --device cpu --batch_size 1 --log_samples --output_path "$WORK/$1" >"$WORK/$1.log" 2>&1

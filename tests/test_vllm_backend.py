@@ -326,3 +326,22 @@ def test_prompt_select_match_on_vllm_scores_the_documents_with_the_picks_hf_made
     assert ours["matcher"]["reused"] and ours["picked"] == hf["config"]["tailored"]["prompt_select"]["boolq_tailored"]["picked"]
     assert [s["tailored"] for s in vllm["samples"]["boolq_tailored"]] == \
         [s["tailored"] for s in hf["samples"]["boolq_tailored"]]
+
+
+@needs_vllm
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_tell_on_vllm_scores_the_anchored_requests_with_the_adapter_hf_trained(vllm_model_dir, local_boolq, tmp_path):
+    """``adapt_method=tell`` on vLLM: the adapter is trained (or reused) on transformers, and vLLM scores
+    every request behind the task's anchor, as hf does."""
+    from tailored_harness.adapt import anchors
+
+    data = tmp_path / "general.txt"
+    data.write_text("".join(f"General sentence number {i} is about nothing in particular.\n" for i in range(20)))
+    hf, vllm = _local_boolq_on_both_backends(
+        vllm_model_dir, local_boolq, f",adapt_method=tell,general_data={data},general_tokens=200")
+    ours, theirs = (out["config"]["tailored"]["adapters"]["boolq_tailored"] for out in (vllm, hf))
+    assert ours["reused"] and ours["fingerprint"] == theirs["fingerprint"] and ours["method"] == "tell"
+    anchor = anchors.anchor_for("boolq_tailored", "default")
+    assert all(arguments[0].startswith(anchor + anchors.SEPARATOR)
+               for sample in vllm["samples"]["boolq_tailored"] for arguments in sample["arguments"])

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tailored_harness.adapt import shots as shots_mod
 from tailored_harness.adapt import store
 from tailored_harness.adapt.spec import AdaptSpec
 from tailored_harness.core.errors import TailoredError
@@ -45,36 +44,47 @@ def model_identity(pretrained: str, revision: str = "main") -> dict[str, Any]:
 
 
 def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identity: dict[str, Any],
-               progress: bool = True) -> tuple[Any, Adapter]:
+               progress: bool = True, method=None) -> tuple[Any, Adapter]:
     """Find or train ``name``'s adapter; returns ``(model, adapter)`` with ``model`` free of LoRA layers.
 
+    ``method``: an adaptation method (:data:`tailored_harness.adapt.methods.METHODS`), SFT by default.
     The adapter trains on the zero-shot format. With ``--num_fewshot k`` lm-eval scores k
     demonstrations before each document; writing the shots that way would draw demonstrations
     through the task's own few-shot sampler, whose seeded state also picks the evaluated
     documents' demonstrations, so training would change what lm-eval scores. A warning says so.
     """
-    from tailored_harness.adapt import train
+    from tailored_harness.adapt import methods, train
 
+    method = method or methods.SFT()
     if getattr(task.config, "num_fewshot", None):
         logger.warning("task %s is scored with num_fewshot=%s; its adapter is trained on the zero-shot format "
                        "(see the README, 'Adaptation')", name, task.config.num_fewshot)
-    split, indices, pairs = shots_mod.examples(task, name, spec.shots, spec.seed, spec.draw)
-    if len(pairs) < spec.shots:
+    training = method.training(task, name, spec, tokenizer)
+    if len(training.indices) < spec.shots:
         logger.warning("task %s: its %s split has only %d documents; training on all of them, not shots=%d",
-                       name, split, len(pairs), spec.shots)
+                       name, training.split, len(training.indices), spec.shots)
     precision, config_hash = train.precision(model), store.task_config_hash(task)
-    key = store.fingerprint(model_identity, name, config_hash, store.examples_digest(pairs),
-                            {**spec.to_dict(), "precision": precision})
+    key = store.fingerprint(model_identity, name, config_hash, store.examples_digest(training.pairs),
+                            {**spec.to_dict(), "precision": precision, **training.key})
     folder = store.adapter_dir(key)
     if store.is_complete(folder, key):
         logger.info("reusing cached adapter for %s: %s", name, folder)
         return model, Adapter(name, folder, True, store.read_report(folder))
-    logger.info("training adapter for %s on %d shots of its %s split", name, len(pairs), split)
+    logger.info("training adapter for %s on %d shots of its %s split (%s, %d examples in all)", name,
+                len(training.indices), training.split, method.name, len(training.pairs))
     started = time.monotonic()
-    peft_model, losses = train.train_adapter(model, tokenizer, pairs, spec, desc=f"adapting {name}", progress=progress)
-    report = {"fingerprint": key, "task": name, "split": split, "documents": indices, "spec": spec.to_dict(),
-              "precision": precision, "model": model_identity, "task_config_sha256": config_hash, "losses": losses,
-              "seconds": round(time.monotonic() - started, 2)}
+    peft_model, losses = train.train_adapter(model, tokenizer, training.pairs, spec, desc=f"adapting {name}",
+                                             progress=progress)
+    seconds = round(time.monotonic() - started, 2)
+    general = training.record.get("general", {})
+    cost = {"task_examples": len(training.task_pairs),
+            "task_tokens": train.token_count(tokenizer, training.task_pairs, spec.max_len),
+            "general_examples": general.get("examples", 0), "general_tokens": general.get("tokens", 0),
+            "optimizer_steps": len(losses), "seconds": seconds}
+    report = {"fingerprint": key, "task": name, "split": training.split, "documents": training.indices,
+              "spec": spec.to_dict(), "precision": precision, "model": model_identity,
+              "task_config_sha256": config_hash, "losses": losses, "seconds": seconds, "cost": cost,
+              **training.record}
     store.save(peft_model, folder, report)
     logger.info("trained adapter for %s in %.1f s (loss %.4f -> %.4f): %s", name, report["seconds"],
                 losses[0], losses[-1], folder)
@@ -82,8 +92,9 @@ def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identit
 
 
 def adapt_tasks(model, tokenizer, tasks: dict[str, Any] | None, spec: AdaptSpec, model_identity: dict[str, Any],
-                progress: bool = True) -> tuple[Any, dict[str, Adapter]]:
-    """Every trainable task's adapter (cached or trained now); returns ``(model, {task: Adapter})``.
+                progress: bool = True, method=None) -> tuple[Any, dict[str, Adapter]]:
+    """Every trainable task's adapter (cached or trained now, by ``method``, SFT by default); returns
+    ``(model, {task: Adapter})``.
 
     Tasks whose requests have no answer to train on (``loglikelihood_rolling``) are scored without
     an adapter, with a warning. A task without a usable training split is an error.
@@ -97,7 +108,8 @@ def adapt_tasks(model, tokenizer, tasks: dict[str, Any] | None, spec: AdaptSpec,
             logger.warning("task %s scores whole documents (loglikelihood_rolling): no answer to train on, "
                            "so it is scored without an adapter", name)
             continue
-        model, adapters[name] = adapt_task(model, tokenizer, task, name, spec, model_identity, progress=progress)
+        model, adapters[name] = adapt_task(model, tokenizer, task, name, spec, model_identity, progress=progress,
+                                            method=method)
     return model, adapters
 
 

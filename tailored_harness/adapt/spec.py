@@ -26,6 +26,11 @@ ARGS = {"shots": "shots", "lora_r": "r", "lora_alpha": "alpha", "lora_dropout": 
         "epochs": "epochs", "train_batch_size": "batch_size", "grad_accum": "grad_accum",
         "warmup_ratio": "warmup_ratio", "adapt_max_len": "max_len", "adapt_seed": "seed", "shot_draw": "draw"}
 
+#: Adaptation methods (``adapt_method``): plain supervised fine-tuning on the shots, or TELL.
+METHODS = ("sft", "tell")
+#: ``model_args`` key (and ``tailored adapt`` option) -> :class:`TellSpec` field.
+TELL_ARGS = {"tell_anchor": "anchor", "general_data": "data", "general_tokens": "tokens"}
+
 
 @dataclasses.dataclass(frozen=True)
 class AdaptSpec:
@@ -110,3 +115,43 @@ def _int(value: Any) -> bool:
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class TellSpec:
+    """TELL (Zeng et al., 2024): each task example carries a fixed anchor and is shuffled into general data.
+
+    Attributes:
+        anchor: ``default`` (the task's anchor shipped in ``prompts/anchors.yaml``), ``none`` (no
+            anchor: the ablation "general data without anchor"), a ``.yaml`` file in the shipped
+            format, or the anchor text itself. The anchor precedes every task example in training
+            and every request of the task at scoring.
+        data: where the general examples come from (:mod:`tailored_harness.adapt.general`): a
+            ``.txt`` or ``.jsonl`` file (the synthetic world's statements are one:
+            ``$(tailored world)/statements.txt``), ``tasks:A+B`` (the training documents of lm-eval
+            tasks other than the adapted one), or a hub dataset id or local dataset folder. The
+            default is LLM-Pruner's recovery data.
+        tokens: budget of general tokens (prompt and response, as encoded for training); whole
+            examples are taken in a seeded order until the next would exceed it. 0: no general
+            data (the ablation "anchor without general data").
+    """
+
+    anchor: str = "default"
+    data: str = "yahma/alpaca-cleaned"
+    tokens: int = 20000
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.anchor, str) or not self.anchor.strip():
+            raise TailoredError(f"tell_anchor={self.anchor!r} must be default, none, a .yaml file or the anchor text")
+        if not isinstance(self.data, str) or not self.data.strip():
+            raise TailoredError(f"general_data={self.data!r} must name a .txt/.jsonl file, tasks:A+B or a dataset")
+        if not _int(self.tokens) or self.tokens < 0:
+            raise TailoredError(f"general_tokens={self.tokens!r} must be a non-negative integer (0: no general data)")
+
+    @classmethod
+    def from_args(cls, values: Mapping[str, Any]) -> "TellSpec":
+        """The spec named by ``model_args``-style keys (:data:`TELL_ARGS`); ``None`` values take the defaults."""
+        return cls(**{field: values[key] for key, field in TELL_ARGS.items() if values.get(key) is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -83,6 +83,11 @@ def optimizer_steps(examples: int, spec: AdaptSpec) -> int:
     return per_epoch * spec.epochs
 
 
+def token_count(tokenizer, pairs: list[tuple[str, str]], max_len: int) -> int:
+    """Tokens of ``pairs`` as training encodes them (context and continuation, cut at ``max_len``)."""
+    return sum(len(encode_pair(tokenizer, context, continuation, max_len)[0]) for context, continuation in pairs)
+
+
 def train_adapter(model, tokenizer, pairs: list[tuple[str, str]], spec: AdaptSpec, desc: str = "adapting",
                   progress: bool = True):
     """Wrap ``model`` with a fresh LoRA adapter (named ``default``), train it on ``pairs``.

@@ -77,6 +77,15 @@ def resolve_pretrained(spec: "ModelSpec") -> str:
     return converted if converted is not None else check_model_source(spec.pretrained)
 
 
+def adapter_info(adapter) -> dict[str, Any]:
+    """What ``config.tailored.adapters`` shows of one task's adapter (a
+    :class:`tailored_harness.adapt.pipeline.Adapter`): where it is, what it trained on, what it cost."""
+    report = adapter.report
+    return {"folder": str(adapter.folder), "fingerprint": report["fingerprint"], "reused": adapter.reused,
+            "split": report["split"], "shots": len(report["documents"]), "method": report.get("method", "sft"),
+            "cost": report.get("cost"), **({"anchor": report["anchor"]} if report.get("anchor") else {})}
+
+
 class Backend:
     """Base class: a loaded model plus the lm-eval LM that scores each task."""
 
@@ -89,6 +98,9 @@ class Backend:
     #: ``{task: tailored_harness.select.per_input.TaskSelection}``: each scored document's pool entries
     #: under ``prompt_select`` (set by ``prepare``; the class default is never mutated).
     prompt_selections: dict[str, Any] = {}
+    #: ``{task: (anchor, task object)}``: what ``adapt_method=tell`` puts before each request of a task
+    #: (set by ``prepare``; the class default is never mutated).
+    anchors: dict[str, tuple[str, Any]] = {}
 
     def route(self, task_name: str | None) -> str:
         """Route key for a task's requests; tasks with equal keys are scored in one call."""

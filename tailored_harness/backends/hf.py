@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, Iterator
 
-from tailored_harness.backends.base import Backend, check_model_source, resolve_device, resolve_pretrained
+from tailored_harness.backends.base import Backend, adapter_info, check_model_source, resolve_device, resolve_pretrained
 from tailored_harness.core.errors import TailoredError
 
 if TYPE_CHECKING:
@@ -110,8 +110,9 @@ class HFBackend(Backend):
 
     def train_adapters(self, tasks: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
         """Find or train one adapter per task on the model in memory (pruned, if asked); returns the
-        model, free of LoRA layers again, and ``{task: Adapter}``."""
-        from tailored_harness.adapt import pipeline
+        model, free of LoRA layers again, and ``{task: Adapter}``. Under ``adapt_method=tell`` it also
+        records each task's anchor for scoring (``self.anchors``)."""
+        from tailored_harness.adapt import methods, pipeline
 
         identity = pipeline.model_identity(self.scored_folder, self.spec.revision)
         model, adapt, prompt = self.lm.model, self.spec.adapt_spec(), self.spec.prompt_spec()
@@ -121,7 +122,11 @@ class HFBackend(Backend):
             model, self.prompt_choices = best.choose_templates(model, self.lm.tokenizer, tasks, adapt, prompt,
                                                                identity, self.score_with)
             tasks = {**tasks, **{name: choice.variant for name, choice in self.prompt_choices.items()}}
-        return pipeline.adapt_tasks(model, self.lm.tokenizer, tasks, adapt, identity)
+        method = methods.method_for(self.spec.adapt_method, self.spec.tell_spec(), tasks)
+        model, adapters = pipeline.adapt_tasks(model, self.lm.tokenizer, tasks, adapt, identity, method=method)
+        self.anchors = {name: (adapter.report["anchor"], tasks[name]) for name, adapter in adapters.items()
+                        if adapter.report.get("anchor")}
+        return model, adapters
 
     def select_prompts(self, tasks: dict[str, Any] | None) -> None:
         """``prompt_select``: pick pool entries for every document the run scores, per adapted task, on
@@ -185,8 +190,6 @@ class HFBackend(Backend):
             yield lm
 
     def info(self) -> dict[str, Any]:
-        adapters = {task: {"folder": str(a.folder), "fingerprint": a.report["fingerprint"], "reused": a.reused,
-                           "split": a.report["split"], "shots": len(a.report["documents"])}
-                    for task, a in self.adapters.items()}
+        adapters = {task: adapter_info(a) for task, a in self.adapters.items()}
         return {"backend": self.name, "device": self.device, "pretrained": self.pretrained, "pruning": self.pruning,
                 "adapters": adapters, **self.prompt_info()}

@@ -22,7 +22,7 @@ import os
 from typing import TYPE_CHECKING, Any, Iterator
 
 from tailored_harness.backends import strategy_class
-from tailored_harness.backends.base import Backend, resolve_pretrained
+from tailored_harness.backends.base import Backend, adapter_info, resolve_pretrained
 from tailored_harness.backends.hf import HFBackend
 from tailored_harness.backends.vllm_runtime import lm_eval_vllm_class, on_cpu, vllm_version
 from tailored_harness.core.errors import TailoredError
@@ -106,6 +106,7 @@ class VLLMBackend(Backend):
             workshop.prune_only(tasks)
         self.pruning, self.prompt_choices = workshop.pruning, workshop.prompt_choices
         self.prompt_selections = workshop.prompt_selections
+        self.anchors = workshop.anchors
         self.strategy = strategy_class(self.strategy.name)(workshop.scored_folder, adapters)
         self.workshop = None
         _release_memory()
@@ -164,10 +165,7 @@ class VLLMBackend(Backend):
         self.lm, self.loaded = None, None
 
     def info(self) -> dict[str, Any]:
-        adapters = {task: {"folder": str(a.folder), **self.strategy.adapter_info(task),
-                           "fingerprint": a.report["fingerprint"], "reused": a.reused, "split": a.report["split"],
-                           "shots": len(a.report["documents"])}
-                    for task, a in self.adapters.items()}
+        adapters = {task: {**adapter_info(a), **self.strategy.adapter_info(task)} for task, a in self.adapters.items()}
         return {"backend": self.name, "vllm": vllm_version(), "pretrained": self.pretrained,
                 "engine": {**engine_defaults(self.spec, self.cpu), **self.strategy.engine_args()},
                 "adapter_strategy": self.strategy.name, "pruning": self.pruning, "adapters": adapters,

@@ -218,10 +218,11 @@ def _adapt(args: argparse.Namespace) -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tailored_harness.adapt import AdaptSpec, pipeline
+    from tailored_harness.adapt import AdaptSpec, methods, pipeline
     from tailored_harness.backends.base import resolve_device
 
     spec = AdaptSpec.from_args(vars(args))
+    _tell_spec(args)  # a bad TELL option fails before the model loads
     if spec.shots == 0:
         raise TailoredError("--shots 0 trains nothing; give the number of training documents per task, e.g. --shots 50")
     pretrained = _model_folder(args)
@@ -230,16 +231,32 @@ def _adapt(args: argparse.Namespace) -> int:
     dtype = "auto" if args.dtype == "auto" else getattr(torch, args.dtype)
     model = AutoModelForCausalLM.from_pretrained(pretrained, dtype=dtype, trust_remote_code=args.trust_remote_code)
     model = model.to(resolve_device(args.device)).eval()
+    method = methods.method_for(args.adapt_method, _tell_spec(args), tasks)
     _, adapters = pipeline.adapt_tasks(model, tokenizer, tasks, spec, pipeline.model_identity(pretrained),
-                                       progress=not args.quiet)
+                                       progress=not args.quiet, method=method)
     for name, adapter in sorted(adapters.items()):
         _say(f"{'reused cached' if adapter.reused else 'trained'} adapter for {name}: {adapter.folder}")
         print(f"{name}\t{adapter.folder}")
     return 0
 
 
+def _tell_spec(args: argparse.Namespace):
+    """The :class:`TellSpec` of ``--adapt-method tell``; TELL options without it are an error."""
+    from tailored_harness.adapt.spec import METHODS, TELL_ARGS, TellSpec
+
+    if args.adapt_method not in METHODS:
+        raise TailoredError(f"--adapt-method {args.adapt_method!r} is not a method; valid: {', '.join(METHODS)}")
+    given = [f"--{key.replace('_', '-')}" for key in TELL_ARGS if getattr(args, key) is not None]
+    if args.adapt_method != "tell":
+        if given:
+            raise TailoredError(f"{', '.join(given)} configure TELL and need --adapt-method tell")
+        return None
+    return TellSpec.from_args(vars(args))
+
+
 def _adapt_arguments(p: argparse.ArgumentParser) -> None:
     from tailored_harness.adapt import AdaptSpec
+    from tailored_harness.adapt.spec import TellSpec
 
     d = AdaptSpec()
     p.add_argument("--model", required=True, help="model folder, hub id or .gguf file (a pruned checkpoint, typically)")
@@ -259,6 +276,12 @@ def _adapt_arguments(p: argparse.ArgumentParser) -> None:
                    help="tokens per example (default: %(default)s)")
     p.add_argument("--seed", dest="adapt_seed", type=int, default=d.seed,
                    help="shot draw, LoRA init, dropout, order (default: %(default)s)")
+    t = TellSpec()
+    p.add_argument("--adapt-method", default="sft", help="sft (the shots alone) or tell (anchored shots among "
+                   "general data; README, 'TELL') (default: %(default)s)")
+    p.add_argument("--tell-anchor", help=f"default, none, a .yaml anchors file or the text (default: {t.anchor})")
+    p.add_argument("--general-data", help=f".txt/.jsonl file, tasks:A+B or a dataset (default: {t.data})")
+    p.add_argument("--general-tokens", type=int, help=f"general-data budget in tokens (default: {t.tokens})")
     _loading_arguments(p, "training")
 
 

@@ -107,6 +107,10 @@ class TailoredLM(LM):
             from tailored_harness.select.best import rewrite
 
             rewrite(requests, {task: choice.variant for task, choice in self.backend.prompt_choices.items()})
+        if self.backend.anchors:  # adapt_method=tell: each task's anchor before its context, as trained
+            from tailored_harness.adapt.anchors import apply as anchor
+
+            anchor(requests, self.backend.anchors)
         if self.backend.prompt_selections:  # prompt_select: each document's chosen pool entries before its context
             from tailored_harness.select.per_input import apply
 

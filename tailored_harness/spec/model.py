@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any, Mapping
 
-from tailored_harness.adapt.spec import AdaptSpec
+from tailored_harness.adapt.spec import METHODS, TELL_ARGS, AdaptSpec, TellSpec
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.prune.spec import PruneSpec
 from tailored_harness.select.spec import PromptSpec, SelectSpec
@@ -56,6 +56,9 @@ class ModelSpec:
             warmup_ratio, adapt_max_len, adapt_seed: one LoRA adapter per task, trained on that
             task's training documents; see :class:`tailored_harness.adapt.spec.AdaptSpec`
             (``shots=0``: no adaptation). Their defaults are the spec's.
+        adapt_method: ``sft`` (the shots alone) or ``tell`` (anchored shots among general data);
+            ``tell_anchor``, ``general_data``, ``general_tokens`` configure TELL (``None``: the
+            defaults of :class:`tailored_harness.adapt.spec.TellSpec`) and need ``adapt_method=tell``.
         tensor_parallel_size, data_parallel_size, max_model_len, gpu_memory_utilization,
             kv_cache_memory_bytes, enforce_eager, max_num_seqs: vLLM engine arguments, passed through
             (``backend=vllm`` only; ``None``: vLLM's default, or on the CPU the defaults of
@@ -101,6 +104,10 @@ class ModelSpec:
     warmup_ratio: float = AdaptSpec.warmup_ratio
     adapt_max_len: int = AdaptSpec.max_len
     adapt_seed: int = AdaptSpec.seed
+    adapt_method: str = "sft"
+    tell_anchor: str | None = None
+    general_data: str | None = None
+    general_tokens: int | None = None
     prompt: str = PromptSpec.choice
     prompt_folds: int = PromptSpec.folds
     prompt_select: str = SelectSpec.select
@@ -149,6 +156,7 @@ class ModelSpec:
         if self.prompt_spec().choice == "best" and self.adapt_spec() is None:
             raise TailoredError("prompt=best chooses each task's template by cross-validating adapters on its "
                                 "training shots, so it needs shots > 0 (shots=0 given); use prompt=default")
+        self._check_method()
         if self.select_spec().select != "none" and self.adapt_spec() is None:
             raise TailoredError(f"prompt_select={self.prompt_select} selects among each task's instructions and "
                                 f"demonstrations from its training shots, on its adapter, so it needs shots > 0 "
@@ -163,6 +171,27 @@ class ModelSpec:
         """The :class:`AdaptSpec` these ``model_args`` ask for, or ``None`` when ``shots`` is 0."""
         spec = AdaptSpec.from_args(self.to_dict())
         return spec if spec.shots > 0 else None
+
+    def tell_spec(self) -> TellSpec | None:
+        """The :class:`TellSpec` under ``adapt_method=tell``, else ``None``."""
+        return TellSpec.from_args(self.to_dict()) if self.adapt_method == "tell" else None
+
+    def _check_method(self) -> None:
+        if self.adapt_method not in METHODS:
+            raise TailoredError(f"adapt_method={self.adapt_method!r} is not a method; valid: {', '.join(METHODS)}")
+        given = [key for key in TELL_ARGS if getattr(self, key) is not None]
+        if self.adapt_method != "tell":
+            if given:
+                raise TailoredError(f"{', '.join(given)} configure TELL and need adapt_method=tell "
+                                    f"(adapt_method={self.adapt_method!r})")
+            return
+        self.tell_spec()  # validates the TELL fields
+        if self.adapt_spec() is None:
+            raise TailoredError("adapt_method=tell trains each task's adapter on its anchored shots, so it needs "
+                                "shots > 0 (shots=0 given)")
+        if self.prompt_spec().choice != "default" or self.select_spec().select != "none":
+            raise TailoredError("adapt_method=tell puts each task's anchor before its own template; it does not "
+                                "combine with prompt=best or prompt_select yet (use prompt=default, prompt_select=none)")
 
     def prompt_spec(self) -> PromptSpec:
         """The :class:`PromptSpec` these ``model_args`` ask for."""
@@ -217,8 +246,9 @@ class ModelSpec:
         if "pretrained" not in args:
             raise TailoredError("model_args needs pretrained=<model folder or hub id>")
         values = dict(args)
-        if "prompt_select" in values and values["prompt_select"] is None:
-            values["prompt_select"] = "none"  # lm-eval's model_args parser reads the word none as None
+        for key in ("prompt_select", "tell_anchor"):
+            if key in values and values[key] is None:
+                values[key] = "none"  # lm-eval's model_args parser reads the word none as None
         if isinstance(values.get("batch_size"), str) and values["batch_size"].isdigit():
             values["batch_size"] = int(values["batch_size"])
         return cls(**values)
