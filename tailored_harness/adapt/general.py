@@ -65,8 +65,6 @@ class Context:
 class FileSource:
     """A ``.txt`` (one plain-text example per line) or ``.jsonl`` (one record per line) file."""
 
-    kind = "file"
-
     def __init__(self, value: str) -> None:
         self.path = Path(value).expanduser()
         if self.path.suffix not in FILE_SUFFIXES:
@@ -90,8 +88,6 @@ class FileSource:
 
 class TaskSource:
     """``tasks:A+B``: the training documents of other lm-eval tasks, each written as its task scores it."""
-
-    kind = "tasks"
 
     def __init__(self, value: str) -> None:
         self.names = [name for name in value.removeprefix("tasks:").split("+") if name]
@@ -141,8 +137,6 @@ def _dataset(task) -> tuple:
 class HubSource:
     """A Hugging Face dataset (hub id or local dataset folder), its ``train`` split."""
 
-    kind = "hub"
-
     def __init__(self, value: str) -> None:
         self.name = value
 
@@ -163,12 +157,14 @@ SOURCES = {"file": FileSource, "tasks": TaskSource, "hub": HubSource}
 
 
 def source_for(value: str):
-    """The source ``general_data=value`` names."""
+    """The source ``general_data=value`` names, built from :data:`SOURCES`."""
     if value.startswith("tasks:"):
-        return TaskSource(value)
-    if Path(value).suffix in FILE_SUFFIXES or Path(value).expanduser().is_file():
-        return FileSource(value)
-    return HubSource(value)
+        kind = "tasks"
+    elif Path(value).suffix in FILE_SUFFIXES or Path(value).expanduser().is_file():
+        kind = "file"
+    else:
+        kind = "hub"
+    return SOURCES[kind](value)
 
 
 class Evaluated:

@@ -28,16 +28,16 @@ class Training:
     """One adapter's training set.
 
     ``pairs``: ``(context, continuation)`` examples in order (task examples and general ones);
-    ``split`` and ``indices``: the task's shots; ``anchor``: put before every scored request of the
-    task (``""``: nothing); ``record``: method entries for ``adaptation.json``; ``key``: fingerprint
-    entries beyond the adaptation spec (empty for SFT); ``task_pairs``: the task examples alone.
+    ``split`` and ``indices``: the task's shots; ``record``: method entries for ``adaptation.json``
+    (TELL's ``anchor`` there is what scoring puts before every request of the task); ``key``:
+    fingerprint entries beyond the adaptation spec (empty for SFT); ``task_pairs``: the task
+    examples alone.
     """
 
     split: str
     indices: list[int]
     pairs: list[tuple[str, str]]
     task_pairs: list[tuple[str, str]]
-    anchor: str = ""
     record: dict[str, Any] = dataclasses.field(default_factory=dict)
     key: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -82,7 +82,7 @@ class TELL:
                               "dropped_evaluated_or_empty": taken.dropped, "available": taken.available}}
         logger.info("TELL for %s: %d anchored shots among %d general examples (%d tokens of %s, %d dropped)",
                     name, len(task_pairs), len(taken.pairs), taken.tokens, self.spec.data, taken.dropped)
-        return Training(split, indices, pairs, task_pairs, anchor, record, {"tell": self.spec.to_dict()})
+        return Training(split, indices, pairs, task_pairs, record, {"tell": self.spec.to_dict()})
 
     def _general(self, task, name: str, spec: AdaptSpec, tokenizer) -> general.Taken:
         if self.source is None:
