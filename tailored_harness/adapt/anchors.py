@@ -18,7 +18,7 @@ import yaml
 
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.core.paths import prompts_dir
-from tailored_harness.taskio.task_format import zero_shot_context
+from tailored_harness.taskio.task_format import rewrite_plain_contexts
 
 ANCHOR_FILE = "anchors.yaml"
 SEPARATOR = "\n\n"
@@ -68,15 +68,7 @@ def apply(requests: Sequence[Any], anchors: dict[str, tuple[str, Any]]) -> None:
     """Put each request's task anchor before its context, in place. ``anchors``: ``{task: (anchor, task
     object)}``. A context that is not the task's plain zero-shot one (chat template, system
     instruction, few-shot examples) is refused: the adapter was trained on the anchored plain one."""
-    for request in requests:
-        entry = anchors.get(request.task_name)
-        if entry is None or not entry[0] or getattr(request, "_tailored_anchored", False):
-            continue
-        anchor, task = entry
-        context, *rest = request.arguments
-        if context != zero_shot_context(task, request.doc):
-            raise TailoredError(f"adapt_method=tell cannot anchor task {request.task_name!r}: its requests are not "
-                                f"its plain zero-shot prompt (a chat template, system instruction or few-shot "
-                                f"examples were added). Use adapt_method=sft with those options")
-        request.arguments = (anchored(anchor, context), *rest)
-        request._tailored_anchored = True
+    rewrite_plain_contexts(requests, {task: entry for task, entry in anchors.items() if entry[0]},
+                           mark="_tailored_anchored", action="adapt_method=tell cannot anchor",
+                           instead="adapt_method=sft", task_of=lambda entry: entry[1],
+                           new_context=lambda entry, request, context: anchored(entry[0], context))

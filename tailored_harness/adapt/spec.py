@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from tailored_harness.core.errors import TailoredError
 
@@ -155,3 +155,21 @@ class TellSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def method_spec(method: str, values: Mapping[str, Any], spell: Callable[[str], str] = str,
+                sep: str = "=") -> TellSpec | None:
+    """Check an adaptation method and its options; the :class:`TellSpec` under ``tell``, else ``None``.
+
+    ``values`` holds the :data:`TELL_ARGS` keys (``None`` when not given). ``spell`` writes a key as
+    the user typed it and ``sep`` joins it to a value (``model_args``: ``adapt_method=tell``; the
+    CLI: ``--adapt-method tell``), so both front ends refuse the same input with the same sentence.
+    """
+    if method not in METHODS:
+        raise TailoredError(f"{spell('adapt_method')}{sep}{method!r} is not a method; valid: {', '.join(METHODS)}")
+    given = [spell(key) for key in TELL_ARGS if values.get(key) is not None]
+    if method != "tell":
+        if given:
+            raise TailoredError(f"{', '.join(given)} configure TELL and need {spell('adapt_method')}{sep}tell")
+        return None
+    return TellSpec.from_args(values)

@@ -32,7 +32,7 @@ from tailored_harness.core.paths import cache_dir, read_json, write_text_atomic
 from tailored_harness.select import crossval, pools
 from tailored_harness.select.spec import PromptSpec
 from tailored_harness.taskio.scoring import primary_metric
-from tailored_harness.taskio.task_format import gold_label, scored_pair, zero_shot_context
+from tailored_harness.taskio.task_format import gold_label, rewrite_plain_contexts, scored_pair, zero_shot_context
 
 logger = logging.getLogger(__name__)
 
@@ -163,14 +163,7 @@ def rewrite(requests: Sequence[Any], variants: dict[str, Any]) -> None:
     (``--apply_chat_template``, a system instruction, few-shot demonstrations) is an error, since the
     chosen template would silently drop it.
     """
-    for request in requests:
-        variant = variants.get(request.task_name)
-        if variant is None or getattr(request, "_tailored_rewritten", False):
-            continue
-        context, *rest = request.arguments
-        if context != zero_shot_context(getattr(variant, "_tailored_origin", variant), request.doc):
-            raise TailoredError(f"prompt=best cannot rewrite task {request.task_name!r}: its requests are not its "
-                                f"plain zero-shot prompt (a chat template, system instruction or few-shot "
-                                f"examples were added). Use prompt=default with those options")
-        request.arguments = (zero_shot_context(variant, request.doc), *rest)
-        request._tailored_rewritten = True
+    rewrite_plain_contexts(requests, variants, mark="_tailored_rewritten", action="prompt=best cannot rewrite",
+                           instead="prompt=default",
+                           task_of=lambda variant: getattr(variant, "_tailored_origin", variant),
+                           new_context=lambda variant, request, context: zero_shot_context(variant, request.doc))

@@ -33,7 +33,7 @@ from tailored_harness.core.paths import atomic_dir, cache_dir, is_finished, read
 from tailored_harness.select import prompt_pool, selectors
 from tailored_harness.select.spec import SelectSpec
 from tailored_harness.taskio.scoring import document_results, reward
-from tailored_harness.taskio.task_format import zero_shot_context
+from tailored_harness.taskio.task_format import rewrite_plain_contexts, zero_shot_context
 
 logger = logging.getLogger(__name__)
 
@@ -220,21 +220,17 @@ def apply(requests: Sequence[Any], selections: dict[str, TaskSelection]) -> None
     """Put each request's picks before its context, in place. A request whose context is not its task's
     zero-shot context (chat template, system instruction, few-shot examples) is refused: the picks
     are chosen for the plain context, and the same document must be written the same way."""
-    for request in requests:
-        selection = selections.get(request.task_name)
-        if selection is None or getattr(request, "_tailored_selected", False):
-            continue
+
+    def picked(selection: TaskSelection, request, context: str) -> str:
         picks = selection.picks.get(request.doc_id)
         if picks is None:
             raise TailoredError(f"task {request.task_name!r} document {request.doc_id} was not among the documents "
                                 f"prompts were selected for before scoring")
-        context, *rest = request.arguments
-        if context != zero_shot_context(selection.scored, request.doc):
-            raise TailoredError(f"prompt_select cannot prefix task {request.task_name!r}: its requests are not its plain "
-                                f"zero-shot prompt (a chat template, system instruction or few-shot examples were "
-                                f"added). Use prompt_select=none with those options")
-        request.arguments = (selection.pool.context(picks, context), *rest)
-        request._tailored_selected = True
+        return selection.pool.context(picks, context)
+
+    rewrite_plain_contexts(requests, selections, mark="_tailored_selected", action="prompt_select cannot prefix",
+                           instead="prompt_select=none", task_of=lambda selection: selection.scored,
+                           new_context=picked)
 
 
 def annotate(samples: dict[str, list[dict[str, Any]]], selections: dict[str, TaskSelection]) -> None:

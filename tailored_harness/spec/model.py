@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any, Mapping
 
-from tailored_harness.adapt.spec import METHODS, TELL_ARGS, AdaptSpec, TellSpec
+from tailored_harness.adapt.spec import AdaptSpec, TellSpec, method_spec
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.prune.spec import PruneSpec
 from tailored_harness.select.spec import PromptSpec, SelectSpec
@@ -177,15 +177,8 @@ class ModelSpec:
         return TellSpec.from_args(self.to_dict()) if self.adapt_method == "tell" else None
 
     def _check_method(self) -> None:
-        if self.adapt_method not in METHODS:
-            raise TailoredError(f"adapt_method={self.adapt_method!r} is not a method; valid: {', '.join(METHODS)}")
-        given = [key for key in TELL_ARGS if getattr(self, key) is not None]
-        if self.adapt_method != "tell":
-            if given:
-                raise TailoredError(f"{', '.join(given)} configure TELL and need adapt_method=tell "
-                                    f"(adapt_method={self.adapt_method!r})")
+        if method_spec(self.adapt_method, self.to_dict()) is None:
             return
-        self.tell_spec()  # validates the TELL fields
         if self.adapt_spec() is None:
             raise TailoredError("adapt_method=tell trains each task's adapter on its anchored shots, so it needs "
                                 "shots > 0 (shots=0 given)")

@@ -10,7 +10,7 @@ same way (:func:`encode_pair`, :func:`right_padded`). Light module: torch only i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from tailored_harness.core.errors import TailoredError
 
@@ -40,6 +40,32 @@ def zero_shot_context(task, doc: dict[str, Any]) -> str:
     ``fewshot_context`` (description, prompt, generation prefix)."""
     prefix = task.doc_to_prefix(doc) if hasattr(task, "doc_to_prefix") else None
     return task.fewshot_context(doc, num_fewshot=0, gen_prefix=prefix)
+
+
+def rewrite_plain_contexts(requests: Sequence[Any], entries: dict[str, Any], *, mark: str, action: str,
+                           instead: str, task_of: Callable[[Any], Any],
+                           new_context: Callable[[Any, Any, str], str]) -> None:
+    """Replace, in place, the context of each request whose task has an entry in ``entries``.
+
+    Used by everything that changes what a task's requests say (prompt=best's template, per-input
+    picks, TELL's anchor): each was chosen or trained for the task's plain zero-shot context, so a
+    context that is something else (``--apply_chat_template``, a system instruction, few-shot
+    demonstrations) is refused in one line naming ``action`` and the option to use ``instead``,
+    rather than silently dropped. ``task_of(entry)`` is the task whose zero-shot context the request
+    must have, ``new_context(entry, request, context)`` the replacement; ``mark`` is the attribute
+    set on a request once done, so a request seen twice is changed once.
+    """
+    for request in requests:
+        entry = entries.get(request.task_name)
+        if entry is None or getattr(request, mark, False):
+            continue
+        context, *rest = request.arguments
+        if context != zero_shot_context(task_of(entry), request.doc):
+            raise TailoredError(f"{action} task {request.task_name!r}: its requests are not its plain zero-shot prompt "
+                                f"(a chat template, system instruction or few-shot examples were added). "
+                                f"Use {instead} with those options")
+        request.arguments = (new_context(entry, request, context), *rest)
+        setattr(request, mark, True)
 
 
 def scored_pair(task, doc: dict[str, Any]) -> tuple[str, str]:
