@@ -6,7 +6,7 @@
 # synth_boolq, synth_piqa and synth_qa, dense and pruned without fine-tuning at ratios 0.2 and 0.5
 # (element-wise Taylor calibrated on the tasks and on general text, l2, random with three seeds) and
 # pruned then adapted (one LoRA adapter per task, 50 shots), writes
-# results/suite.json, prints the table
+# results/suite.json (and results/suite.png with the plot extra), prints the table
 # and checks it against results/baseline.json (exit 1 naming every metric that dropped beyond its
 # allowance).
 #
@@ -203,6 +203,14 @@ done
 
 step=$((step + 1))
 report_args=("${run_args[@]}" --out "$out" "${report_args[@]}")
+# The picture next to the summary (accuracy against parameters kept) when matplotlib is installed.
+py="$(dirname "$(command -v tailored)")/python"
+[ -x "$py" ] || py=python3
+if "$py" -c "import matplotlib" 2>/dev/null; then
+  report_args+=(--plot "${out%.json}.png")
+else
+  echo "note: no ${out%.json}.png (install the plot extra for it: pip install 'tailored-harness[plot]')"
+fi
 if [ -n "$update_baseline" ]; then
   report_args+=(--baseline "$baseline" --update-baseline)
   echo "== [$step/$total] summary ($out); this run becomes the baseline $baseline"

@@ -26,7 +26,9 @@ LAYERS = (
     ("select",),
     ("spec",),
     ("backends",),
-    ("lmeval", "suite"),
+    ("lmeval",),
+    ("suite",),
+    ("submit",),
     ("cli",),
 )
 PRE_LAYOUT = REPO_ROOT / "tests" / "data" / "pre_layout_checkpoint"

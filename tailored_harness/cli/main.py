@@ -8,13 +8,15 @@
     tailored prune --model DIR --ratio 0.2   prune a LLaMA-family model; prints the checkpoint folder
     tailored adapt --model DIR --tasks T     train (or reuse) one LoRA adapter per task; prints their folders
     tailored report --run dense=DIR --out F  summarise lm-eval result folders as JSON and a table,
-                    [--baseline F]           and fail (exit 1) when a metric fell below its baseline
+                    [--baseline F]           and fail (exit 1) when a metric fell below its baseline;
+                    [--plot F.png]           draw accuracy against parameters kept
+    tailored export-submission DIR --out P   package a run: results, request file, model card, manifest
+    tailored verify-submission P             recheck a package's sha256s (exit 1 naming the first bad file)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -138,82 +140,6 @@ def _prune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _collect(runs: list[str], out: str | None) -> tuple[list[dict], dict[str, str], dict[str, dict]]:
-    from tailored_harness.suite import report
-
-    parsed = _pairs(runs, "--run", "NAME=DIR")
-    return report.collect(parsed, Path(out).resolve().parent if out else Path.cwd())
-
-
-def _load_baseline(path: Path) -> list[dict]:
-    try:
-        return json.loads(path.read_text())["rows"]
-    except FileNotFoundError:
-        raise TailoredError(f"no baseline at {path}; create it with --update-baseline") from None
-    except (ValueError, KeyError, TypeError) as err:
-        raise TailoredError(f"baseline {path} is not a suite summary ({err}); recreate it with --update-baseline") from None
-
-
-def _paper_figures(items: list[str] | None) -> dict[str, float]:
-    usage = "CONFIGURATION=PERCENT, e.g. p20_adapt50=95.68"
-    figures = {}
-    for name, value in _pairs(items, "--paper", usage):
-        try:
-            figures[name] = float(value)
-        except ValueError:
-            raise TailoredError(f"--paper {name + '=' + value!r} must look like {usage}") from None
-    return figures
-
-
-def _pairs(items: list[str] | None, option: str, example: str) -> list[tuple[str, str]]:
-    """``NAME=VALUE`` option values as ``(name, value)`` in the order given; one error line for a bad one."""
-    pairs = []
-    for item in items or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name or not value:
-            raise TailoredError(f"{option} {item!r} must look like {example}")
-        pairs.append((name, value))
-    return pairs
-
-
-def _report(args: argparse.Namespace) -> int:
-    from tailored_harness.suite import report
-
-    rows, sources, baselines = _collect(args.run, args.out)
-    compare = dict(_pairs(args.compare, "--compare", "CONFIGURATION=REFERENCE, e.g. p20_adapt50=dense_adapt50"))
-    seeds, paper = report.over_seeds(rows), _paper_figures(args.paper)
-    recovery = report.recovery(rows, compare=compare)
-    if args.out:
-        report.write_json_atomic(args.out, {"rows": rows, "over_seeds": seeds, "recovery": recovery, "paper": paper,
-                                            "compare": compare, "label_baselines": baselines, "sources": sources})
-    print(report.format_table(rows, baselines))
-    if seeds:
-        print("\n" + report.format_over_seeds(seeds))
-    if recovery:
-        print("\n" + report.format_recovery(recovery, paper))
-    if not args.baseline:
-        return 0
-    baseline_path = Path(args.baseline)
-    if args.update_baseline:
-        report.write_json_atomic(baseline_path, {"rows": rows, "sources": sources})
-        print(f"\nbaseline updated: {baseline_path} ({len(rows)} metrics)")
-        return 0
-    baseline = _load_baseline(baseline_path)
-    comparisons = report.check(rows, baseline, report.CheckSpec(z=args.z, floor=args.floor))
-    missing, new = report.not_compared(rows, baseline)
-    for label, keys in (("in the baseline but not in this run", missing), ("not in the baseline", new)):
-        if keys:
-            print(f"\nnot compared ({label}): {', '.join(keys)}")
-    failed = [c for c in comparisons if c.regressed]
-    if failed:
-        print(f"\nREGRESSION: {len(failed)} of {len(comparisons)} metrics fell below {baseline_path} "
-              f"by more than their allowance (max(floor={args.floor}, {args.z} x stderr of the difference)):")
-        print(report.format_regressions(comparisons))
-        return 1
-    print(f"\nregression check passed: {len(comparisons)} metrics within their allowance of {baseline_path}")
-    return 0
-
-
 def _adapt(args: argparse.Namespace) -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -242,16 +168,9 @@ def _adapt(args: argparse.Namespace) -> int:
 
 def _tell_spec(args: argparse.Namespace):
     """The :class:`TellSpec` of ``--adapt-method tell``; TELL options without it are an error."""
-    from tailored_harness.adapt.spec import METHODS, TELL_ARGS, TellSpec
+    from tailored_harness.adapt.spec import method_spec
 
-    if args.adapt_method not in METHODS:
-        raise TailoredError(f"--adapt-method {args.adapt_method!r} is not a method; valid: {', '.join(METHODS)}")
-    given = [f"--{key.replace('_', '-')}" for key in TELL_ARGS if getattr(args, key) is not None]
-    if args.adapt_method != "tell":
-        if given:
-            raise TailoredError(f"{', '.join(given)} configure TELL and need --adapt-method tell")
-        return None
-    return TellSpec.from_args(vars(args))
+    return method_spec(args.adapt_method, vars(args), spell=lambda key: f"--{key.replace('_', '-')}", sep=" ")
 
 
 def _adapt_arguments(p: argparse.ArgumentParser) -> None:
@@ -283,12 +202,6 @@ def _adapt_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--general-data", help=f".txt/.jsonl file, tasks:A+B or a dataset (default: {t.data})")
     p.add_argument("--general-tokens", type=int, help=f"general-data budget in tokens (default: {t.tokens})")
     _loading_arguments(p, "training")
-
-
-def report_defaults():
-    from tailored_harness.suite.report import CheckSpec
-
-    return CheckSpec()
 
 
 def _prune_arguments(p: argparse.ArgumentParser) -> None:
@@ -379,19 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     _adapt_arguments(p)
     p.set_defaults(func=_adapt)
 
-    p = sub.add_parser("report", help="summarise lm-eval result folders")
-    p.add_argument("--run", action="append", required=True, metavar="NAME=DIR", help="configuration name and lm-eval --output_path")
-    p.add_argument("--out", help="write the summary JSON here")
-    p.add_argument("--baseline", help="summary JSON to check against (exit 1 when a metric dropped)")
-    p.add_argument("--update-baseline", action="store_true", help="write this run as the new --baseline instead")
-    p.add_argument("--paper", action="append", metavar="NAME=PCT",
-                   help="a published mean %% of dense to show next to configuration NAME (repeatable)")
-    p.add_argument("--compare", action="append", metavar="NAME=REFERENCE",
-                   help="also show NAME's mean %% of configuration REFERENCE, e.g. p20_adapt50=dense_adapt50 (repeatable)")
-    defaults = report_defaults()
-    p.add_argument("--z", type=float, default=defaults.z, help="allowance in standard errors of the difference")
-    p.add_argument("--floor", type=float, default=defaults.floor, help="smallest allowance (absolute)")
-    p.set_defaults(func=_report)
+    from tailored_harness.cli import report as report_cli
+    from tailored_harness.cli import submission
+
+    report_cli.add_parser(sub)
+    submission.add_parsers(sub)
     return parser
 
 

@@ -16,6 +16,7 @@ from lm_eval.api.model import LM
 
 from tailored_harness import __version__
 from tailored_harness.core.errors import TailoredError
+from tailored_harness.lmeval.startup import MODEL_NAME
 from tailored_harness.models.modeling_tailored_llama import register as register_tailored_llama
 from tailored_harness.spec.model import ModelSpec
 
@@ -28,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 register_tailored_llama()  # `--model tailored` and `--model hf` load per-layer-width checkpoints without remote code
 
-METADATA_KEY = "tailored"
+METADATA_KEY = MODEL_NAME  # what the plugin adds to the results config sits under the model's own name
 
 USE_CACHE_REFUSAL = (
     "--use_cache is not supported: lm-eval keys its response cache by request text only, not by "

@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from tailored_harness.lmeval.startup import MODEL_NAME
+
 STDERR_SUFFIX = "_stderr"
 DENSE = "dense"
 
@@ -90,15 +92,33 @@ def rows_from_results(results: dict[str, Any], configuration: str) -> list[dict[
     return rows
 
 
-def collect(runs: list[tuple[str, str | os.PathLike]], base: Path) -> tuple[list[dict], dict[str, str], dict[str, dict]]:
+def configuration_info(results: dict[str, Any]) -> dict[str, Any]:
+    """What a configuration scored, for plots: prune ratio, parameters (scored and dense) and
+    adapter shots, from ``config.tailored`` of a ``--model tailored`` run (other models: unpruned,
+    unadapted, lm-eval's parameter count)."""
+    config = results.get("config", {})
+    tailored = config.get(MODEL_NAME) or {}
+    spec, pruning = tailored.get("spec") or {}, tailored.get("pruning") or {}
+    dense = pruning.get("parameters_before") or config.get("model_num_parameters")
+    return {"prune_ratio": float(spec.get("prune_ratio") or 0.0) if pruning else 0.0,
+            "importance": spec.get("importance") if pruning else None,
+            "calibration": spec.get("calibration") if pruning else None,
+            "parameters": pruning.get("parameters_after") or dense, "parameters_dense": dense,
+            "shots": int(spec.get("shots") or 0) if tailored.get("adapters") else 0}
+
+
+def collect(runs: list[tuple[str, str | os.PathLike]], base: Path) -> tuple[list[dict], dict[str, str], dict[str, dict], dict[str, dict]]:
     """Rows of every ``(name, lm-eval output folder)`` run (with ``pct_of_dense``), the results file
-    each came from (relative to ``base``, where the summary is written), and each task's
-    :func:`label_baselines` from the logged samples of the first run that has them, ``dense`` first."""
-    rows, sources, samples = [], {}, {}
+    each came from (relative to ``base``, where the summary is written), each task's
+    :func:`label_baselines` from the logged samples of the first run that has them, ``dense`` first,
+    and each configuration's :func:`configuration_info`."""
+    rows, sources, samples, configurations = [], {}, {}, {}
     for name, run_dir in runs:
         path = latest_results_file(run_dir)
         sources[name] = os.path.relpath(path.resolve(), base)
-        rows += rows_from_results(json.loads(path.read_text()), name)
+        results = json.loads(path.read_text())
+        rows += rows_from_results(results, name)
+        configurations[name] = configuration_info(results)
         samples[name] = samples_files(path)
     baselines = {}
     for name in sorted(samples, key=lambda n: n != DENSE):
@@ -107,7 +127,7 @@ def collect(runs: list[tuple[str, str | os.PathLike]], base: Path) -> tuple[list
                 found = label_baselines([json.loads(line) for line in file.read_text().splitlines() if line.strip()])
                 if found:
                     baselines[task] = found
-    return relative_to(rows), sources, baselines
+    return relative_to(rows), sources, baselines, configurations
 
 
 def _key(row: dict[str, Any]) -> tuple[str, str, str]:

@@ -1,0 +1,138 @@
+"""``tailored report``: summarise lm-eval result folders, check them against a baseline, and plot them.
+
+    tailored report --run dense=DIR --run p20=DIR --out results/x.json [--baseline F] [--plot results/x.png]
+    tailored report --summary results/x.json [--summary results/y.json] --plot results/x.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tailored_harness.core.errors import TailoredError
+from tailored_harness.suite.report import CheckSpec
+
+
+def _collect(runs: list[str], out: str | None) -> tuple[list[dict], dict[str, str], dict[str, dict], dict[str, dict]]:
+    from tailored_harness.suite import report
+
+    parsed = _pairs(runs, "--run", "NAME=DIR")
+    return report.collect(parsed, Path(out).resolve().parent if out else Path.cwd())
+
+
+def _load_baseline(path: Path) -> list[dict]:
+    try:
+        return json.loads(path.read_text())["rows"]
+    except FileNotFoundError:
+        raise TailoredError(f"no baseline at {path}; create it with --update-baseline") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise TailoredError(f"baseline {path} is not a suite summary ({err}); recreate it with --update-baseline") from None
+
+
+def _paper_figures(items: list[str] | None) -> dict[str, float]:
+    usage = "CONFIGURATION=PERCENT, e.g. p20_adapt50=95.68"
+    figures = {}
+    for name, value in _pairs(items, "--paper", usage):
+        try:
+            figures[name] = float(value)
+        except ValueError:
+            raise TailoredError(f"--paper {name + '=' + value!r} must look like {usage}") from None
+    return figures
+
+
+def _pairs(items: list[str] | None, option: str, example: str) -> list[tuple[str, str]]:
+    """``NAME=VALUE`` option values as ``(name, value)`` in the order given; one error line for a bad one."""
+    pairs = []
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise TailoredError(f"{option} {item!r} must look like {example}")
+        pairs.append((name, value))
+    return pairs
+
+
+def _report(args: argparse.Namespace) -> int:
+    from tailored_harness.suite import report
+
+    if not args.run:
+        return _plot_only(args)
+    rows, sources, baselines, configurations = _collect(args.run, args.out)
+    compare = dict(_pairs(args.compare, "--compare", "CONFIGURATION=REFERENCE, e.g. p20_adapt50=dense_adapt50"))
+    seeds, paper = report.over_seeds(rows), _paper_figures(args.paper)
+    recovery = report.recovery(rows, compare=compare)
+    if args.out:
+        report.write_json_atomic(args.out, {"rows": rows, "over_seeds": seeds, "recovery": recovery, "paper": paper,
+                                            "compare": compare, "label_baselines": baselines, "sources": sources,
+                                            "configurations": configurations})
+    if args.plot:
+        _draw([{"name": Path(args.out or "run").stem, "rows": rows, "paper": paper, "label_baselines": baselines,
+                "configurations": configurations}] + [_summary(path) for path in args.summary or []], args.plot)
+    print(report.format_table(rows, baselines))
+    if seeds:
+        print("\n" + report.format_over_seeds(seeds))
+    if recovery:
+        print("\n" + report.format_recovery(recovery, paper))
+    if not args.baseline:
+        return 0
+    baseline_path = Path(args.baseline)
+    if args.update_baseline:
+        report.write_json_atomic(baseline_path, {"rows": rows, "sources": sources})
+        print(f"\nbaseline updated: {baseline_path} ({len(rows)} metrics)")
+        return 0
+    baseline = _load_baseline(baseline_path)
+    comparisons = report.check(rows, baseline, report.CheckSpec(z=args.z, floor=args.floor))
+    missing, new = report.not_compared(rows, baseline)
+    for label, keys in (("in the baseline but not in this run", missing), ("not in the baseline", new)):
+        if keys:
+            print(f"\nnot compared ({label}): {', '.join(keys)}")
+    failed = [c for c in comparisons if c.regressed]
+    if failed:
+        print(f"\nREGRESSION: {len(failed)} of {len(comparisons)} metrics fell below {baseline_path} "
+              f"by more than their allowance (max(floor={args.floor}, {args.z} x stderr of the difference)):")
+        print(report.format_regressions(comparisons))
+        return 1
+    print(f"\nregression check passed: {len(comparisons)} metrics within their allowance of {baseline_path}")
+    return 0
+
+
+def _summary(path: str) -> dict:
+    from tailored_harness.suite.plot import load_summary
+
+    return load_summary(path)
+
+
+def _draw(summaries: list[dict], path: str) -> None:
+    from tailored_harness.suite import plot
+
+    plot.draw(plot.plot_data(summaries), path)
+    print(f"plot written: {path}")
+
+
+def _plot_only(args: argparse.Namespace) -> int:
+    if not args.summary or not args.plot:
+        raise TailoredError("give --run NAME=DIR (to summarise runs) or --summary FILE with --plot FILE.png (to draw summaries)")
+    _draw([_summary(path) for path in args.summary], args.plot)
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Register ``tailored report`` on the ``tailored`` command's subparsers."""
+    p = sub.add_parser("report", help="summarise lm-eval result folders")
+    p.add_argument("--run", action="append", metavar="NAME=DIR", help="configuration name and lm-eval --output_path "
+                   "(repeatable; without --run, --plot draws the --summary files)")
+    p.add_argument("--out", help="write the summary JSON here")
+    p.add_argument("--baseline", help="summary JSON to check against (exit 1 when a metric dropped)")
+    p.add_argument("--update-baseline", action="store_true", help="write this run as the new --baseline instead")
+    p.add_argument("--paper", action="append", metavar="NAME=PCT",
+                   help="a published mean %% of dense to show next to configuration NAME (repeatable)")
+    p.add_argument("--compare", action="append", metavar="NAME=REFERENCE",
+                   help="also show NAME's mean %% of configuration REFERENCE, e.g. p20_adapt50=dense_adapt50 (repeatable)")
+    p.add_argument("--summary", action="append", metavar="FILE",
+                   help="a suite summary JSON (tailored report --out) to plot, alone or beside the --run set (repeatable)")
+    p.add_argument("--plot", metavar="FILE.png", help="draw accuracy against parameters kept per task and "
+                   "configuration (needs the plot extra: pip install 'tailored-harness[plot]')")
+    defaults = CheckSpec()
+    p.add_argument("--z", type=float, default=defaults.z, help="allowance in standard errors of the difference")
+    p.add_argument("--floor", type=float, default=defaults.floor, help="smallest allowance (absolute)")
+    p.set_defaults(func=_report)
