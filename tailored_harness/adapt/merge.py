@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tailored_harness.adapt import store
 from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.cache import building
 from tailored_harness.core.paths import atomic_dir, cache_dir, is_finished
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,14 @@ def merge_adapter(base: str, adapter: str | Path, tokenizer: str, trust_remote_c
         raise TailoredError(f"{adapter} has no readable {store.REPORT_FILE}, so it is not a finished adapter folder")
     key = report["fingerprint"]
     folder = merged_dir(key)
-    if is_finished(folder, REPORT_FILE, key, ("config.json", "*.safetensors"), "merged model"):
-        return folder, True
+    with building(folder, lambda: is_finished(folder, REPORT_FILE, key, ("config.json", "*.safetensors"),
+                                              "merged model"), "merged model") as done:
+        if not done:
+            _merge(base, adapter, tokenizer, folder, key, report.get("task"), trust_remote_code)
+    return folder, done
+
+
+def _merge(base, adapter: Path, tokenizer, folder: Path, key: str, task: str | None, trust_remote_code: bool) -> None:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -55,10 +62,9 @@ def merge_adapter(base: str, adapter: str | Path, tokenizer: str, trust_remote_c
     model = AutoModelForCausalLM.from_pretrained(base, dtype="auto", trust_remote_code=trust_remote_code)
     with torch.no_grad():
         merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, seal=True) as tmp:
         merged.save_pretrained(tmp)
         AutoTokenizer.from_pretrained(tokenizer, trust_remote_code=trust_remote_code).save_pretrained(tmp)
         (tmp / REPORT_FILE).write_text(json.dumps(
-            {"fingerprint": key, "base": str(base), "adapter": str(adapter), "task": report.get("task"),
+            {"fingerprint": key, "base": str(base), "adapter": str(adapter), "task": task,
              "merge_version": MERGE_VERSION}, indent=1, sort_keys=True))
-    return folder, False

@@ -17,6 +17,7 @@ from typing import Any
 
 from tailored_harness.adapt import store
 from tailored_harness.adapt.spec import AdaptSpec
+from tailored_harness.core.cache import building
 from tailored_harness.core.errors import TailoredError
 
 logger = logging.getLogger(__name__)
@@ -61,17 +62,33 @@ def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identit
                        "(see the README, 'Adaptation')", name, task.config.num_fewshot)
     training = method.training(task, name, spec, tokenizer)
     if len(training.indices) < spec.shots:
-        logger.warning("task %s: its %s split has only %d documents; training on all of them, not shots=%d",
-                       name, training.split, len(training.indices), spec.shots)
+        raise TailoredError(f"shots={spec.shots} is more than task {name!r}'s {training.split} split holds "
+                            f"({len(training.indices)} documents); valid: shots=1..{len(training.indices)}, "
+                            f"or shots=0 for no adaptation")
     precision, config_hash = train.precision(model), store.task_config_hash(task)
     key = store.fingerprint(model_identity, name, config_hash, store.examples_digest(training.pairs),
                             {**spec.to_dict(), "precision": precision, **training.key})
     folder = store.adapter_dir(key)
-    if store.is_complete(folder, key):
-        logger.info("reusing cached adapter for %s: %s", name, folder)
-        return model, Adapter(name, folder, True, store.read_report(folder))
-    logger.info("training adapter for %s on %d shots of its %s split (%s, %d examples in all)", name,
-                len(training.indices), training.split, method.name, len(training.pairs))
+    with building(folder, lambda: store.is_complete(folder, key), "adapter") as done:
+        if done:
+            logger.info("reusing cached adapter for %s: %s", name, folder)
+            return model, Adapter(name, folder, True, store.read_report(folder))
+        logger.info("training adapter for %s on %d shots of its %s split (%s, %d examples in all)", name,
+                    len(training.indices), training.split, method.name, len(training.pairs))
+        peft_model, report = _train(model, tokenizer, training, spec, name, progress)
+        report.update({"fingerprint": key, "precision": precision, "model": model_identity,
+                       "task_config_sha256": config_hash})
+        store.save(peft_model, folder, report)
+    logger.info("trained adapter for %s in %.1f s (loss %.4f -> %.4f): %s", name, report["seconds"],
+                report["losses"][0], report["losses"][-1], folder)
+    return peft_model.unload(), Adapter(name, folder, False, report)
+
+
+def _train(model, tokenizer, training, spec: AdaptSpec, name: str, progress: bool) -> tuple[Any, dict[str, Any]]:
+    """Train one adapter on ``training``; returns the PEFT model and its report, less what names it
+    (fingerprint, precision, model, task config)."""
+    from tailored_harness.adapt import train
+
     started = time.monotonic()
     peft_model, losses = train.train_adapter(model, tokenizer, training.pairs, spec, desc=f"adapting {name}",
                                              progress=progress)
@@ -81,14 +98,8 @@ def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identit
             "task_tokens": train.token_count(tokenizer, training.task_pairs, spec.max_len),
             "general_examples": general.get("examples", 0), "general_tokens": general.get("tokens", 0),
             "optimizer_steps": len(losses), "seconds": seconds}
-    report = {"fingerprint": key, "task": name, "split": training.split, "documents": training.indices,
-              "spec": spec.to_dict(), "precision": precision, "model": model_identity,
-              "task_config_sha256": config_hash, "losses": losses, "seconds": seconds, "cost": cost,
-              **training.record}
-    store.save(peft_model, folder, report)
-    logger.info("trained adapter for %s in %.1f s (loss %.4f -> %.4f): %s", name, report["seconds"],
-                losses[0], losses[-1], folder)
-    return peft_model.unload(), Adapter(name, folder, False, report)
+    return peft_model, {"task": name, "split": training.split, "documents": training.indices, "spec": spec.to_dict(),
+                        "losses": losses, "seconds": seconds, "cost": cost, **training.record}
 
 
 def adapt_tasks(model, tokenizer, tasks: dict[str, Any] | None, spec: AdaptSpec, model_identity: dict[str, Any],

@@ -125,3 +125,16 @@ def examples(task, name: str, shots: int, seed: int, draw: str) -> tuple[str, li
     :func:`pick` over its :func:`training_split`."""
     split, docs = training_split(task, name)
     return (split, *pick(task, docs, shots, seed, draw))
+
+
+def check_tasks(tasks: dict[str, Any] | None, shots: int) -> None:
+    """Refuse, before anything is pruned or trained, a run whose tasks cannot give ``shots`` shots each:
+    a task without a usable training split, or whose split holds fewer documents than ``shots``.
+    Tasks scored on whole documents (``loglikelihood_rolling``) train no adapter and are skipped."""
+    for name, task in sorted((tasks or {}).items()):
+        if task.OUTPUT_TYPE == "loglikelihood_rolling":
+            continue
+        split, docs = training_split(task, name)
+        if shots > len(docs):
+            raise TailoredError(f"shots={shots} is more than task {name!r}'s {split} split holds ({len(docs)} "
+                                f"documents); valid: shots=1..{len(docs)}, or shots=0 for no adaptation")

@@ -86,7 +86,7 @@ def is_complete(folder: str | Path, key: str) -> bool:
 def save(peft_model, folder: str | Path, report: dict[str, Any]) -> Path:
     """Write the PEFT model's ``default`` adapter with ``report`` atomically to ``folder``."""
     folder = Path(folder)
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, seal=True) as tmp:
         peft_model.save_pretrained(tmp)
         (tmp / REPORT_FILE).write_text(json.dumps(report, indent=1, sort_keys=True))
     return folder

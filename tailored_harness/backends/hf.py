@@ -55,6 +55,10 @@ class HFBackend(Backend):
         except (OSError, HFValidationError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise TailoredError(f"could not load pretrained={pretrained!r}: {first_line}") from err
+        except RuntimeError as err:  # transformers refuses weights of other shapes than config.json says
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise TailoredError(f"could not load pretrained={pretrained!r}: its weights do not fit its config.json "
+                                f"(transformers: {first_line}); use the config the weights were saved with") from err
 
     def prepare(self, tasks: dict[str, Any] | None) -> None:
         """Prune, then adapt (each from the cache when it can), then select each document's prompts

@@ -12,6 +12,7 @@
                     [--plot F.png]           draw accuracy against parameters kept
     tailored export-submission DIR --out P   package a run: results, request file, model card, manifest
     tailored verify-submission P             recheck a package's sha256s (exit 1 naming the first bad file)
+    tailored cache ls|verify|rm              see the cache, rehash it (exit 1 naming damage), remove entries
 """
 
 from __future__ import annotations
@@ -292,11 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     _adapt_arguments(p)
     p.set_defaults(func=_adapt)
 
+    from tailored_harness.cli import cache as cache_cli
     from tailored_harness.cli import report as report_cli
     from tailored_harness.cli import submission
 
     report_cli.add_parser(sub)
     submission.add_parsers(sub)
+    cache_cli.add_parser(sub)
     return parser
 
 

@@ -16,6 +16,7 @@ from lm_eval.api.model import LM
 
 from tailored_harness import __version__
 from tailored_harness.core.errors import TailoredError
+from tailored_harness.lmeval.ranks import launched_world_size
 from tailored_harness.lmeval.startup import MODEL_NAME
 from tailored_harness.models.modeling_tailored_llama import register as register_tailored_llama
 from tailored_harness.spec.model import ModelSpec
@@ -91,6 +92,12 @@ class TailoredLM(LM):
         self.spec = ModelSpec.from_model_args(model_args)
         self.backend: Backend = backend_class(self.spec.backend)(self.spec)
         self._prepared = False
+        self._ranks = None  # the launcher's group, when the wrapped model does not shard by itself
+        if launched_world_size() > 1 and self._inner.world_size == 1:
+            from tailored_harness.lmeval.ranks import Ranks
+
+            self._ranks = Ranks()
+            logger.info("data parallel: rank %d of %d", self._ranks.rank, self._ranks.world_size)
 
     def _prepare(self) -> None:
         """Once, before the first request: let the backend prune (or adapt) with the run's tasks at hand."""
@@ -98,7 +105,13 @@ class TailoredLM(LM):
             return
         from tailored_harness.lmeval.run_context import current_tasks
 
-        self.backend.prepare(current_tasks())
+        tasks = current_tasks()
+        adapt = self.spec.adapt_spec()
+        if adapt is not None and tasks:  # before anything is pruned, trained or written to the cache
+            from tailored_harness.adapt.shots import check_tasks
+
+            check_tasks(tasks, adapt.shots)
+        self.backend.prepare(tasks)
         self._prepared = True
 
     # ------------------------------------------------------------------ scoring, routed per task
@@ -177,21 +190,26 @@ class TailoredLM(LM):
         return self._inner.device
 
     @property
+    def _group(self):
+        """Whoever shards this run: the launcher's group (:mod:`.ranks`) or the wrapped model."""
+        return self._ranks or self._inner
+
+    @property
     def rank(self) -> int:
-        return self._inner.rank
+        return self._group.rank
 
     @property
     def world_size(self) -> int:
-        return self._inner.world_size
+        return self._group.world_size
 
     def all_gather(self, tensor):
-        return self._inner.all_gather(tensor)
+        return self._group.all_gather(tensor)
 
     def gather_object(self, obj, dst=0):
-        return self._inner.gather_object(obj, dst=dst)
+        return self._group.gather_object(obj, dst=dst)
 
     def barrier(self) -> None:
-        self._inner.barrier()
+        self._group.barrier()
 
     @property
     def batch_sizes(self) -> dict:

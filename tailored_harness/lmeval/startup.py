@@ -32,6 +32,7 @@ MODEL_TARGET = "tailored_harness.lmeval.model:TailoredLM"
 _REGISTRY_MODULE = "lm_eval.api.registry"
 _MANAGER_MODULE = "lm_eval.tasks.manager"
 _EVALUATOR_MODULE = "lm_eval.evaluator"
+_CONFIG_MODULE = "lm_eval.config.evaluate_config"
 
 
 def hook_disabled() -> bool:
@@ -100,7 +101,35 @@ def patch_evaluator(evaluator_module) -> None:
     evaluator_module.evaluate = evaluate
 
 
-_POST_IMPORT = {_REGISTRY_MODULE: register_model, _MANAGER_MODULE: patch_task_manager, _EVALUATOR_MODULE: patch_evaluator}
+def patch_task_check(config_module) -> None:
+    """Under ``--model tailored``, lm-eval's refusal of an unknown ``--tasks`` name (a ``ValueError`` with a
+    traceback) becomes the plugin's one-line error, naming the value and where the valid names are."""
+    cls = config_module.EvaluatorConfig
+    original = cls.process_tasks
+    if getattr(original, "_tailored_patched", False):
+        return
+
+    def process_tasks(self, *args, **kwargs):
+        from tailored_harness.core.errors import TailoredError
+
+        try:
+            return original(self, *args, **kwargs)
+        except TailoredError:
+            raise
+        except ValueError as err:
+            if self.model != MODEL_NAME:
+                raise
+            given = self.tasks if isinstance(self.tasks, str) else ",".join(map(str, self.tasks))
+            raise TailoredError(f"--tasks {given}: {err}; `lm_eval ls tasks` lists the valid names "
+                                f"(with the plugin's *_tailored and synth_* tasks)") from err
+
+    process_tasks._tailored_patched = True
+    process_tasks.__wrapped__ = original
+    cls.process_tasks = process_tasks
+
+
+_POST_IMPORT = {_REGISTRY_MODULE: register_model, _MANAGER_MODULE: patch_task_manager, _EVALUATOR_MODULE: patch_evaluator,
+                _CONFIG_MODULE: patch_task_check}
 
 
 class _PostImportLoader(importlib.abc.Loader):

@@ -21,6 +21,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from tailored_harness.core.cache import building
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.core.paths import atomic_dir, cache_dir, file_sha256, is_finished, read_json
 
@@ -143,16 +144,19 @@ def convert(path: str | Path, dtype: str = "auto", out: str | Path | None = None
     folder = Path(out).expanduser() if out else converted_dir(key)
     if out and folder.exists() and any(folder.iterdir()) and read_report(folder) is None:
         raise TailoredError(f"--out {str(folder)!r} exists and is not a converted GGUF folder; choose an empty or new folder")
-    if is_finished(folder, REPORT_FILE, key, ("config.json", "*.safetensors"), "converted GGUF model"):
-        return folder, True
-    logger.info("converting %s (GGUF, %s) into a Hugging Face folder at %s, %s", path.name, arch, folder, dtype)
-    model, tokenizer = _load(path, dtype)
-    with atomic_dir(folder) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / REPORT_FILE).write_text(json.dumps(
-            {"fingerprint": key, "source": str(path), "sha256": digest, "architecture": arch, "dtype": dtype,
-             "model_type": model.config.model_type, "convert_version": CONVERT_VERSION}, indent=1, sort_keys=True))
+    what = "converted GGUF model"
+    with building(folder, lambda: is_finished(folder, REPORT_FILE, key, ("config.json", "*.safetensors"), what),
+                  what) as done:
+        if done:
+            return folder, True
+        logger.info("converting %s (GGUF, %s) into a Hugging Face folder at %s, %s", path.name, arch, folder, dtype)
+        model, tokenizer = _load(path, dtype)
+        with atomic_dir(folder, seal=True) as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            (tmp / REPORT_FILE).write_text(json.dumps(
+                {"fingerprint": key, "source": str(path), "sha256": digest, "architecture": arch, "dtype": dtype,
+                 "model_type": model.config.model_type, "convert_version": CONVERT_VERSION}, indent=1, sort_keys=True))
     return folder, False
 
 

@@ -60,7 +60,7 @@ def file_documents(path: str | Path) -> list[str]:
     ``.jsonl`` (field ``text``) file."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise TailoredError(f"calibration={str(path)!r}: no such file")
+        raise TailoredError(f"calibration={str(path)!r}: no such file; valid: tasks, or an existing .txt/.jsonl file")
     if path.suffix == ".jsonl":
         docs = []
         with open(path, encoding="utf-8") as handle:

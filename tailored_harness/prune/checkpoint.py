@@ -72,7 +72,7 @@ def save(model, tokenizer, folder: str | Path, report: dict[str, Any]) -> Path:
     from tailored_harness.models import modeling_tailored_llama
 
     folder = Path(folder)
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, seal=True) as tmp:
         if model.config.model_type == modeling_tailored_llama.MODEL_TYPE:
             model.config.auto_map = dict(AUTO_MAP)
             shutil.copyfile(modeling_tailored_llama.__file__, tmp / MODELING_FILE)

@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
+from tailored_harness.core.cache import building
 from tailored_harness.models.modeling_tailored_llama import register as register_tailored_llama
 from tailored_harness.prune import calibration, checkpoint
 from tailored_harness.prune.importance import score_units
@@ -63,11 +64,12 @@ def _prune_cached(load_model: Callable[[], Any], tokenizer, spec: PruneSpec, bas
     calib = calibration.digest(batch)
     key = checkpoint.fingerprint(base, spec.to_dict(), calib)
     folder = checkpoint.require_safe_out(out) if out else checkpoint.pruned_dir(key)
-    if checkpoint.is_complete(folder, key):
-        return folder, True, checkpoint.read_report(folder)
-    pruned, plan, counts = prune_model(load_model(), spec, batch, progress=progress)
-    report = _report(spec, plan, counts, key, base, calib, pruned)
-    checkpoint.save(pruned, tokenizer, folder, report)
+    with building(folder, lambda: checkpoint.is_complete(folder, key), "pruned checkpoint") as done:
+        if done:
+            return folder, True, checkpoint.read_report(folder)
+        pruned, plan, counts = prune_model(load_model(), spec, batch, progress=progress)
+        report = _report(spec, plan, counts, key, base, calib, pruned)
+        checkpoint.save(pruned, tokenizer, folder, report)
     return folder, False, report
 
 

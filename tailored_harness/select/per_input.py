@@ -29,6 +29,7 @@ from tailored_harness.adapt import shots as shots_mod
 from tailored_harness.adapt import store
 from tailored_harness.adapt.spec import AdaptSpec
 from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.cache import building
 from tailored_harness.core.paths import atomic_dir, cache_dir, is_finished, read_json
 from tailored_harness.select import prompt_pool, selectors
 from tailored_harness.select.spec import SelectSpec
@@ -181,15 +182,25 @@ def select_for_task(bench: Workbench, scored_docs: dict[int, dict[str, Any]], sp
 def _fit(chosen, bench: Workbench, pool: prompt_pool.Pool, entries, shots: Shots, spec: SelectSpec, adapt: AdaptSpec,
          progress: bool) -> dict[str, Any]:
     """Load the task's trained matcher from the cache, or train it on the shots and save it."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     name = bench.name
     key = _fingerprint(bench.identity, bench.adapter, name, bench.task, pool, shots.pairs, spec, adapt)
     folder = matcher_dir(key)
-    if is_finished(folder, RECORD, key, (WEIGHTS,), "matcher"):
-        chosen.build(entries.shape[1]).load_state_dict(load_file(str(folder / WEIGHTS)))
-        logger.info("reusing cached matcher for %s: %s", name, folder)
-        return {**read_json(folder / RECORD), "folder": str(folder), "reused": True}
+    with building(folder, lambda: is_finished(folder, RECORD, key, (WEIGHTS,), "matcher"), "matcher") as done:
+        if done:
+            chosen.build(entries.shape[1]).load_state_dict(load_file(str(folder / WEIGHTS)))
+            logger.info("reusing cached matcher for %s: %s", name, folder)
+            return {**read_json(folder / RECORD), "folder": str(folder), "reused": True}
+        return _train_matcher(chosen, bench, pool, entries, shots, spec, key, folder, progress)
+
+
+def _train_matcher(chosen, bench: Workbench, pool: prompt_pool.Pool, entries, shots: Shots, spec: SelectSpec, key: str,
+                   folder: Path, progress: bool) -> dict[str, Any]:
+    """Train the task's matcher on its shots and save it to ``folder`` (its build lock held)."""
+    from safetensors.torch import save_file
+
+    name = bench.name
     contexts = [context for context, _ in shots.pairs]
     inputs = bench.embed(contexts, spec.embed_len)  # the shots are embedded only to train
     allowed = _allowed(pool, shots.indices, spec.m)
@@ -204,7 +215,7 @@ def _fit(chosen, bench: Workbench, pool: prompt_pool.Pool, entries, shots: Shots
     curve = chosen.fit(inputs, entries, allowed, reward_fn, progress=progress, desc=f"matcher {name}")
     record = {"fingerprint": key, "task": name, "split": shots.split, "documents": shots.indices, "curve": curve,
               "seconds": round(time.monotonic() - started, 2), "reward": _reward_name(bench.task)}
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, seal=True) as tmp:
         save_file({k: v.contiguous() for k, v in chosen.matcher.state_dict().items()}, str(tmp / WEIGHTS))
         (tmp / RECORD).write_text(json.dumps(record, indent=1, sort_keys=True))
     logger.info("trained the prompt matcher of %s in %.1f s (mean reward %.4f -> %.4f): %s", name, record["seconds"],

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.paths import sha256_of
 from tailored_harness.submit.runs import ScoredRun
 
 MANIFEST = "manifest.json"
@@ -62,15 +63,6 @@ def artifacts_of(runs: Iterable[ScoredRun]) -> list[Artifact]:
     return list(found.values())
 
 
-def sha256(path: Path) -> str:
-    """sha256 of a file, read in 16 MiB chunks (never memoised: a check must read the bytes)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 24), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
@@ -83,7 +75,7 @@ def file_entries(root: Path, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]
     for path in _files(root):
         relative = path.relative_to(root).as_posix()
         if relative not in skip:
-            out.append({"path": relative, "size": path.stat().st_size, "sha256": sha256(path)})
+            out.append({"path": relative, "size": path.stat().st_size, "sha256": sha256_of(path)})
     return out
 
 
@@ -115,7 +107,7 @@ def _check_file(path: Path, shown: str, entry: dict[str, Any]) -> None:
     size = path.stat().st_size
     if size != entry["size"]:
         raise TailoredError(f"{shown}: {size} bytes, the manifest says {entry['size']}")
-    digest = sha256(path)
+    digest = sha256_of(path)
     if digest != entry["sha256"]:
         raise TailoredError(f"{shown}: sha256 {digest}, the manifest says {entry['sha256']}")
 

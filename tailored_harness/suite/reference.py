@@ -278,10 +278,19 @@ def build(spec: ReferenceSpec = ReferenceSpec(), out: str | os.PathLike | None =
     """
     from tailored_harness.suite import tiny
 
+    from tailored_harness.core.cache import building
+
     folder = reference_dir(spec, out)
     recipe = {"reference_spec": spec.to_dict(), "fingerprint": spec.fingerprint()}
-    if tiny.is_complete(folder, recipe):
-        return folder, True
+    with building(folder, lambda: tiny.is_complete(folder, recipe), "reference model") as done:
+        if not done:
+            _train_and_save(spec, folder, recipe, progress)
+    return folder, done
+
+
+def _train_and_save(spec: ReferenceSpec, folder: Path, recipe: dict, progress: bool) -> None:
+    from tailored_harness.suite import tiny
+
     world_folder, world_reused = world_mod.materialize(spec.world)
     logger.info("%s synthetic world at %s", "reusing cached" if world_reused else "generated", world_folder)
     pairs = corpus(world_folder, spec)
@@ -290,7 +299,6 @@ def build(spec: ReferenceSpec = ReferenceSpec(), out: str | os.PathLike | None =
     losses = train(model, encode(tokenizer, pairs, spec.answer_weight), spec, progress=progress)
     log = {"losses": [round(x, 5) for x in losses], "corpus_texts": len(pairs)}
     tiny.save_atomic(model, tokenizer, folder, recipe, extra_json={TRAINING_LOG: log})
-    return folder, False
 
 
 def shipped_dir() -> Path:

@@ -289,9 +289,17 @@ def materialize(spec: WorldSpec = WorldSpec(), root: str | os.PathLike | None = 
     The folder is written under a temporary name and renamed, so an interrupted run leaves nothing
     that looks finished. A folder whose manifest does not match ``spec`` is rebuilt.
     """
+    from tailored_harness.core.cache import building
+
     folder = world_dir(spec, root)
-    if is_complete(folder, spec):
-        return folder, True
+    with building(folder, lambda: is_complete(folder, spec), "synthetic world") as done:
+        if done:
+            return folder, True
+        _write(spec, folder)
+    return folder, False
+
+
+def _write(spec: WorldSpec, folder: Path) -> None:
     from tailored_harness.core.paths import atomic_dir
 
     world = make_world(spec)
@@ -305,7 +313,6 @@ def materialize(spec: WorldSpec = WorldSpec(), root: str | os.PathLike | None = 
                     handle.writelines(json.dumps(doc, sort_keys=True) + "\n" for doc in docs)
         manifest = {"fingerprint": spec.fingerprint(), "spec": spec.to_dict(), "facts": world.facts}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    return folder, False
 
 
 def load_split(folder: Path, task: str, split: str) -> list[dict[str, Any]]:
