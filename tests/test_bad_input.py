@@ -79,7 +79,18 @@ ROWS = {  # name: (model_args after pretrained=, tasks, needles the one error li
     "vllm without vllm": ("{model},backend=vllm", "synth_boolq", ["backend=vllm", "vllm"]),
     "adapter_strategy on hf": ("{model},adapter_strategy=native", "synth_boolq", ["adapter_strategy", "backend=vllm"]),
     "read-only cache": ("{model},prune_ratio=0.5", "synth_boolq", ["cannot write", "TAILORED_HARNESS_CACHE"]),
+    "full disk": ("{model},prune_ratio=0.5", "synth_boolq", ["cannot write", "No space left on device (ENOSPC)"]),
 }
+
+#: Put first on PYTHONPATH for the "full disk" row: the disk fills up as the pruned checkpoint's last
+#: file is written, after its weights (the way a real full disk interrupts a write).
+FULL_DISK = """
+import errno
+from tailored_harness.core import paths
+def write_checksums(folder):
+    raise OSError(errno.ENOSPC, "No space left on device")
+paths.write_checksums = write_checksums
+"""
 
 
 def _left_in(root: Path) -> list[str]:
@@ -106,7 +117,12 @@ def test_bad_input_is_one_error_line_naming_it_and_leaves_nothing(row, tiny_mode
     args = ["lm_eval", "--model", "tailored", "--model_args",
             "pretrained=" + model_args.format(model=tiny_model_dir, **values), "--tasks", tasks, "--limit", "2",
             "--include_path", values["tasks"]]
-    result = run_cli(args, env={paths.CACHE_ENV: str(root)})
+    env = {paths.CACHE_ENV: str(root)}
+    if row == "full disk":
+        (tmp_path / "inject").mkdir()
+        (tmp_path / "inject" / "sitecustomize.py").write_text(FULL_DISK)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path / "inject"), os.environ.get("PYTHONPATH")]))
+    result = run_cli(args, env=env)
     assert result.returncode != 0 and "Traceback" not in result.stderr + result.stdout, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr[-3000:]
