@@ -27,7 +27,7 @@ import random
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.errors import TailoredError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class HubSource:
         try:
             rows = datasets.load_dataset(self.name, split="train")
         except Exception as err:  # noqa: BLE001 - datasets raises many types; the user needs one line
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = first_line(err)
             raise TailoredError(f"general_data={self.name!r} could not be loaded as a dataset ({first}); offline, "
                                 f"use a .txt/.jsonl file or tasks:A+B") from err
         return [record_pair(row, self.name) for row in rows]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tailored_harness.adapt import store
+from tailored_harness.adapt.shots import require_shots
 from tailored_harness.adapt.spec import AdaptSpec
 from tailored_harness.core.cache import building
 from tailored_harness.core.errors import TailoredError
@@ -61,10 +62,7 @@ def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identit
         logger.warning("task %s is scored with num_fewshot=%s; its adapter is trained on the zero-shot format "
                        "(see the README, 'Adaptation')", name, task.config.num_fewshot)
     training = method.training(task, name, spec, tokenizer)
-    if len(training.indices) < spec.shots:
-        raise TailoredError(f"shots={spec.shots} is more than task {name!r}'s {training.split} split holds "
-                            f"({len(training.indices)} documents); valid: shots=1..{len(training.indices)}, "
-                            f"or shots=0 for no adaptation")
+    require_shots(spec.shots, name, training.split, len(training.indices))
     precision, config_hash = train.precision(model), store.task_config_hash(task)
     key = store.fingerprint(model_identity, name, config_hash, store.examples_digest(training.pairs),
                             {**spec.to_dict(), "precision": precision, **training.key})

@@ -135,6 +135,11 @@ def check_tasks(tasks: dict[str, Any] | None, shots: int) -> None:
         if task.OUTPUT_TYPE == "loglikelihood_rolling":
             continue
         split, docs = training_split(task, name)
-        if shots > len(docs):
-            raise TailoredError(f"shots={shots} is more than task {name!r}'s {split} split holds ({len(docs)} "
-                                f"documents); valid: shots=1..{len(docs)}, or shots=0 for no adaptation")
+        require_shots(shots, name, split, len(docs))
+
+
+def require_shots(shots: int, name: str, split: str, available: int) -> None:
+    """Refuse ``shots`` beyond the ``available`` documents of task ``name``'s ``split``, in one line."""
+    if shots > available:
+        raise TailoredError(f"shots={shots} is more than task {name!r}'s {split} split holds ({available} "
+                            f"documents); valid: shots=1..{available}, or shots=0 for no adaptation")

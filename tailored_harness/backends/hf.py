@@ -8,7 +8,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Iterator
 
 from tailored_harness.backends.base import Backend, adapter_info, check_model_source, resolve_device, resolve_pretrained
-from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.errors import TailoredError, first_line
 
 if TYPE_CHECKING:
     from lm_eval.api.model import LM
@@ -53,12 +53,12 @@ class HFBackend(Backend):
                 trust_remote_code=spec.trust_remote_code,
             )
         except (OSError, HFValidationError) as err:
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise TailoredError(f"could not load pretrained={pretrained!r}: {first_line}") from err
+            message = first_line(err)
+            raise TailoredError(f"could not load pretrained={pretrained!r}: {message}") from err
         except RuntimeError as err:  # transformers refuses weights of other shapes than config.json says
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            message = first_line(err)
             raise TailoredError(f"could not load pretrained={pretrained!r}: its weights do not fit its config.json "
-                                f"(transformers: {first_line}); use the config the weights were saved with") from err
+                                f"(transformers: {message}); use the config the weights were saved with") from err
 
     def prepare(self, tasks: dict[str, Any] | None) -> None:
         """Prune, then adapt (each from the cache when it can), then select each document's prompts

@@ -25,7 +25,7 @@ from tailored_harness.backends import strategy_class
 from tailored_harness.backends.base import Backend, adapter_info, resolve_pretrained
 from tailored_harness.backends.hf import HFBackend
 from tailored_harness.backends.vllm_runtime import lm_eval_vllm_class, on_cpu, vllm_version
-from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.errors import TailoredError, first_line
 from tailored_harness.spec.backends import DEFAULT_ADAPTER_STRATEGY, VLLM_ENGINE_ARGS
 
 if TYPE_CHECKING:
@@ -155,8 +155,8 @@ class VLLMBackend(Backend):
         try:
             return self.vllm_class(**kwargs)
         except (OSError, ValueError) as err:
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise TailoredError(f"vLLM could not load {folder!r}: {first_line}") from err
+            message = first_line(err)
+            raise TailoredError(f"vLLM could not load {folder!r}: {message}") from err
 
     def close(self) -> None:
         """Stop the live engine, so that another can start in this process."""

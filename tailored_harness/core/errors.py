@@ -15,6 +15,12 @@ class TailoredError(ValueError):
     """A problem with the user's input or environment, explained in one line."""
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none), for one-line errors."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def _excepthook(exc_type, exc, tb, _previous=sys.excepthook):
     if isinstance(exc, TailoredError):
         print(f"error: --model tailored: {exc}", file=sys.stderr)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tailored_harness.core.cache import building
-from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.errors import TailoredError, first_line
 from tailored_harness.core.paths import atomic_dir, cache_dir, file_sha256, is_finished, read_json
 
 logger = logging.getLogger(__name__)
@@ -88,8 +88,8 @@ def locate(pretrained: str, gguf_file: str | None = None, revision: str = "main"
     try:
         return Path(hf_hub_download(pretrained, gguf_file, revision=revision))
     except (OSError, HFValidationError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise TailoredError(f"could not get gguf_file={gguf_file!r} of pretrained={pretrained!r}: {first_line}") from err
+        message = first_line(err)
+        raise TailoredError(f"could not get gguf_file={gguf_file!r} of pretrained={pretrained!r}: {message}") from err
 
 
 def check(path: Path) -> str:
@@ -174,8 +174,8 @@ def _load(path: Path, dtype: str):
         model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=getattr(torch, dtype))
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     except (OSError, ValueError, KeyError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise TailoredError(f"transformers could not read {str(path)!r}: {first_line}") from err
+        message = first_line(err)
+        raise TailoredError(f"transformers could not read {str(path)!r}: {message}") from err
     if model.config.model_type not in SUPPORTED_ARCHITECTURES:
         raise TailoredError(f"{str(path)!r} loads as a {model.config.model_type!r} model; the plugin prunes and adapts "
                             f"{', '.join(SUPPORTED_ARCHITECTURES)} models only")
