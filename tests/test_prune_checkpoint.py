@@ -14,20 +14,23 @@ from tailored_harness.prune import PruneSpec, checkpoint, prune_model, prune_pre
 from tailored_harness.prune.plan import PrunePlan
 
 
-def _save(tmp_path, layers, shape="gqa", ratio=0.5):
+def _save(tmp_path, layers, shape="gqa", ratio=0.5, unit="kv_group"):
     model = tiny_llama(shape)
-    pruned, plan, counts = prune_model(model, PruneSpec(ratio=ratio, layers=layers, importance="param_first"),
-                                       calibration_batch(), progress=False)
+    pruned, plan, counts = prune_model(model, PruneSpec(ratio=ratio, layers=layers, importance="param_first",
+                                                        attention_unit=unit), calibration_batch(), progress=False)
     folder = checkpoint.save(pruned, None, tmp_path / "ckpt", {"fingerprint": "x", "plan": plan.to_dict()})
     return pruned, plan, folder
 
 
-@pytest.mark.parametrize("layers,shape,model_type", [("all", "gqa", "llama"), ("1-2", "gqa", "tailored_llama"),
-                                                     ("all", "mha", "tailored_llama"), ("all", "gqa_tied", "llama"),
-                                                     ("1-2", "gqa_tied", "tailored_llama")])
-def test_save_then_from_pretrained_reproduces_logits_exactly(tmp_path, layers, shape, model_type):
+@pytest.mark.parametrize("layers,shape,model_type,unit", [
+    ("all", "gqa", "llama", "kv_group"), ("1-2", "gqa", "tailored_llama", "kv_group"),
+    ("all", "mha", "tailored_llama", "kv_group"), ("all", "gqa_tied", "llama", "kv_group"),
+    ("1-2", "gqa_tied", "tailored_llama", "kv_group"),
+    # query heads: layers 1-2 keep groups of 1 next to layer 0's groups of 2 (a group size per layer)
+    ("all", "gqa", "llama", "query_head"), ("1-2", "gqa", "tailored_llama", "query_head")])
+def test_save_then_from_pretrained_reproduces_logits_exactly(tmp_path, layers, shape, model_type, unit):
     # mha at 0.25 keeps 3 of 4 heads: 64 is not a multiple of 3, so even uniform widths need tailored_llama
-    pruned, plan, folder = _save(tmp_path, layers, shape, ratio=0.5 if shape == "gqa" else 0.25)
+    pruned, plan, folder = _save(tmp_path, layers, shape, ratio=0.5 if shape == "gqa" else 0.25, unit=unit)
     config = json.loads((folder / "config.json").read_text())
     assert config["model_type"] == model_type
     loaded = AutoModelForCausalLM.from_pretrained(folder)
@@ -44,8 +47,9 @@ def test_save_then_from_pretrained_reproduces_logits_exactly(tmp_path, layers, s
     assert sum(p.numel() for p in loaded.parameters()) == sum(p.numel() for p in pruned.parameters())
 
 
-def test_per_layer_checkpoint_loads_with_remote_code_where_the_plugin_is_not_installed(tmp_path):
-    pruned, _, folder = _save(tmp_path, "1-2")
+@pytest.mark.parametrize("unit", ["kv_group", "query_head"])
+def test_per_layer_checkpoint_loads_with_remote_code_where_the_plugin_is_not_installed(tmp_path, unit):
+    pruned, _, folder = _save(tmp_path, "1-2", unit=unit)
     torch.save({"ids": probe(), "logits": logits(pruned)}, tmp_path / "expected.pt")
     out = load_without_plugin(folder, tmp_path / "expected.pt", tmp_path)
     assert "loaded TailoredLlamaForCausalLM transformers_modules" in out

@@ -7,7 +7,7 @@ import torch
 
 from prune_helpers import calibration, calibration_batch, tiny_llama
 from tailored_harness.prune.importance import CRITERIA, score_units
-from tailored_harness.prune.units import ATTENTION, MEMBERS, MLP, ROWS, Geometry, reduce_to_units, submodule
+from tailored_harness.prune.units import ATTENTION, MEMBERS, MLP, QUERY, ROWS, Geometry, reduce_to_units, submodule
 
 
 def _weight_grads(model, ids, labels):
@@ -55,10 +55,14 @@ def test_engine_matches_brute_force(shape, name, labelled):
     batch = calibration_batch()
     ids, labels = (calibration(), None) if labelled == "all" else (batch.input_ids, batch.labels)
     expected = brute_force_scores(model, name, ids, labels)
-    got = score_units(model, name, [0, 1, 2], input_ids=ids, labels=labels, progress=False)
+    got = score_units(model, name, [0, 1, 2], input_ids=ids, labels=labels, progress=False,
+                      kinds=(ATTENTION, QUERY, MLP))
+    kv = model.config.num_key_value_heads
     for i in range(3):
         for kind in (ATTENTION, MLP):
             torch.testing.assert_close(got[i][kind], expected[i][kind], rtol=2e-4, atol=1e-9)
+        # query heads: one row per KV group, each head summed over its q_proj rows and o_proj columns
+        torch.testing.assert_close(got[i][QUERY], expected[i][QUERY].reshape(kv, -1), rtol=2e-4, atol=1e-9)
     assert all(p.grad is None for p in model.parameters())  # no weight gradient was ever formed
 
 

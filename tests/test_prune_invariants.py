@@ -14,12 +14,17 @@ from tailored_harness.prune.plan import mask
 ALL = sorted(CRITERIA)
 
 
+UNITS = ["kv_group", "query_head"]
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("importance", ALL)
-def test_ratio_zero_is_bit_identical(shape, importance):
+@pytest.mark.parametrize("unit", UNITS)
+def test_ratio_zero_is_bit_identical(shape, importance, unit):
     model = tiny_llama(shape)
     before = logits(model)
-    pruned, plan, counts = prune_model(model, PruneSpec(ratio=0.0, importance=importance), calibration_batch(), progress=False)
+    pruned, plan, counts = prune_model(model, PruneSpec(ratio=0.0, importance=importance, attention_unit=unit),
+                                       calibration_batch(), progress=False)
     assert torch.equal(logits(pruned), before)
     assert counts["before"] == counts["after"]
     assert all(p.requires_grad for p in pruned.parameters())  # scoring restored what it froze
@@ -29,11 +34,14 @@ def test_ratio_zero_is_bit_identical(shape, importance):
 @pytest.mark.parametrize("importance", ALL)
 @pytest.mark.parametrize("layers", ["all", "1-2"])
 @pytest.mark.parametrize("bias", [False, True])
-def test_pruned_model_equals_masked_dense_model(shape, importance, layers, bias):
+@pytest.mark.parametrize("unit", UNITS)
+def test_pruned_model_equals_masked_dense_model(shape, importance, layers, bias, unit):
+    if unit == "query_head" and shape == "mha":
+        pytest.skip("one query head per KV head: query-head units have nothing to prune within a group")
     dense = tiny_llama(shape, bias=bias)
     reference = copy.deepcopy(dense)
-    pruned, plan, counts = prune_model(dense, PruneSpec(ratio=0.5, layers=layers, importance=importance),
-                                       calibration_batch(), progress=False)
+    pruned, plan, counts = prune_model(dense, PruneSpec(ratio=0.5, layers=layers, importance=importance,
+                                                        attention_unit=unit), calibration_batch(), progress=False)
     mask(reference, plan)
     difference = (logits(pruned) - logits(reference)).abs().max().item()
     assert difference <= 1e-5, difference
@@ -76,3 +84,46 @@ def test_tied_embeddings_stay_one_tensor_and_counts_match_a_hand_count(layers):
     mlp = [48 if i in pruned_layers else 96 for i in range(3)]
     assert counts["before"]["total"] == dense_count
     assert counts["after"]["total"] == hand_count(pruned.config, heads, kv, mlp) < dense_count
+
+
+@pytest.mark.parametrize("layers", ["all", "1-2"])
+def test_query_heads_go_as_many_from_every_group_and_every_kv_head_stays(layers):
+    """8 query heads on 2 KV heads (groups of 4); at 0.5 each group keeps its 2 best heads."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=101, hidden_size=64, intermediate_size=96, num_hidden_layers=3, head_dim=8,
+                         num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=128)
+    torch.manual_seed(0)
+    dense = LlamaForCausalLM(config).eval()
+    reference = copy.deepcopy(dense)
+    pruned, plan, counts = prune_model(dense, PruneSpec(ratio=0.5, layers=layers, importance="param_first",
+                                                        attention_unit="query_head"), calibration_batch(), progress=False)
+    mask(reference, plan)
+    assert (logits(pruned) - logits(reference)).abs().max().item() <= 1e-5
+    pruned_layers = [0, 1, 2] if layers == "all" else [1, 2]
+    assert sorted(plan.kept) == pruned_layers
+    for index in pruned_layers:
+        heads = plan.kept[index]["query"]
+        assert [h // 4 for h in heads] == [0, 0, 1, 1] and "attention" not in plan.kept[index]
+        attn = pruned.model.layers[index].self_attn
+        assert attn.q_proj.out_features == 4 * 8 and attn.k_proj.out_features == 2 * 8
+        assert attn.o_proj.in_features == 4 * 8 and attn.num_key_value_groups == 2
+        assert counts["after"]["layers"][index]["query_heads"] == 4
+        assert counts["after"]["layers"][index]["attention"] == 2
+    widths = pruned.config.to_dict()
+    if layers == "all":  # uniform: a plain LLaMA of 4 heads on 2 KV heads
+        assert widths["model_type"] == "llama" and widths["num_attention_heads"] == 4
+    else:  # layer 0 keeps groups of 4, layers 1-2 groups of 2
+        assert widths["layer_num_attention_heads"] == [8, 4, 4] and widths["layer_num_key_value_heads"] == [2, 2, 2]
+
+
+def test_query_heads_masked_otherwise_are_caught():
+    """The masked-equality test can fail for query heads too: masking other heads gives other logits."""
+    dense = tiny_llama("gqa")
+    reference = copy.deepcopy(dense)
+    pruned, plan, _ = prune_model(dense, PruneSpec(ratio=0.5, importance="l2", attention_unit="query_head"),
+                                  progress=False)
+    wrong = copy.deepcopy(plan)
+    wrong.kept[0]["query"] = [h ^ 1 for h in plan.kept[0]["query"]]  # the other head of each group of 2
+    mask(reference, wrong)
+    assert (logits(pruned) - logits(reference)).abs().max().item() > 1e-3

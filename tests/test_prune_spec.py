@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -19,7 +20,8 @@ from tailored_harness.taskio.task_format import IGNORE, scored_pair
     [("ratio", 1.0, "prune_ratio=1.0"), ("ratio", -0.1, "prune_ratio=-0.1"), ("ratio", "0.2", "prune_ratio='0.2'"),
      ("layers", "29-4", "prune_layers='29-4'"), ("layers", "first", "prune_layers='first'"),
      ("importance", "taylor", "valid: l1"), ("round_to", 0, "round_to=0"), ("samples", 0, "calibration_samples=0"),
-     ("seq_len", 1, "calibration_len=1"), ("calibration", "corpus.csv", "calibration='corpus.csv'")],
+     ("seq_len", 1, "calibration_len=1"), ("calibration", "corpus.csv", "calibration='corpus.csv'"),
+     ("attention_unit", "head", "attention_unit='head' is not a pruning unit; valid: kv_group, query_head")],
 )
 def test_bad_values_name_the_value_and_the_choices(field, value, needle):
     with pytest.raises(TailoredError, match=needle.replace("(", r"\(").replace("[", r"\[")):
@@ -38,7 +40,14 @@ def test_model_args_and_the_prune_command_map_to_the_spec_through_one_table():
     args = build_parser().parse_args(["prune", "--model", "m", "--ratio", "0.3", "--layers", "1-2", "--samples", "3",
                                       "--seed", "7"])
     assert PruneSpec.from_args(vars(args)) == spec.prune_spec()
-    assert set(ARGS.values()) == set(PruneSpec().to_dict())  # every field has exactly one key
+    assert set(ARGS.values()) == {field.name for field in dataclasses.fields(PruneSpec)}  # one key per field
+
+
+def test_the_historical_attention_unit_leaves_fingerprints_as_they_were():
+    """Checkpoints pruned before attention_unit existed were pruned in KV groups: that value stays out
+    of the spec's dictionary (so their fingerprints hold); the other is in it."""
+    assert "attention_unit" not in PruneSpec(ratio=0.2).to_dict()
+    assert PruneSpec(ratio=0.2, attention_unit="query_head").to_dict()["attention_unit"] == "query_head"
 
 
 def test_layer_ranges_are_inclusive_and_checked_against_the_model():
@@ -60,6 +69,14 @@ def test_select_keeps_the_best_units_sorted_with_ties_to_the_lower_index():
     plan = select(scores, PruneSpec(ratio=0.5))
     assert plan.kept == {3: {"attention": [1, 3], "mlp": [0, 1]}}
     assert plan.units == {3: {"attention": 4, "mlp": 4}}
+
+
+def test_grouped_scores_keep_as_many_in_every_group():
+    """Query heads (2 KV groups of 3): each row keeps its best 2 of 3, even where the other row's
+    worst beats this row's best; unit r * 3 + c is row r's c-th."""
+    scores = {0: {"query": torch.tensor([[0.1, 0.3, 0.2], [9.0, 8.0, 7.0]])}}
+    plan = select(scores, PruneSpec(ratio=0.2, attention_unit="query_head"))
+    assert plan.kept == {0: {"query": [1, 2, 3, 4]}} and plan.units == {0: {"query": 6}}
 
 
 def _llama_7b_on_meta():

@@ -116,6 +116,10 @@ IDS = [*CASES, *(f"{name}-adapted" for name in CASES), *(f"{name}-native" for na
 # tied embeddings, loaded from a GGUF file: dense, and per-layer widths with adapters under both strategies
 PARAMS += [("vllm_tied_gguf", extra) for extra in ("", CASES["per-layer"] + ADAPTED, CASES["per-layer"] + ADAPTED + NATIVE)]
 IDS += ["tied-gguf-dense", "tied-gguf-per-layer-adapted", "tied-gguf-per-layer-native"]
+# query heads pruned within their KV groups on one layer: a group size per layer, plain and adapted
+QUERY_HEADS = ",prune_ratio=0.5,prune_layers=1-1,attention_unit=query_head"
+PARAMS += [("vllm_model_dir", QUERY_HEADS), ("vllm_model_dir", QUERY_HEADS + ADAPTED)]
+IDS += ["query-heads-per-layer", "query-heads-per-layer-adapted"]
 
 
 @needs_vllm
@@ -345,3 +349,16 @@ def test_tell_on_vllm_scores_the_anchored_requests_with_the_adapter_hf_trained(v
     anchor = anchors.anchor_for("boolq_tailored", "default")
     assert all(arguments[0].startswith(anchor + anchors.SEPARATOR)
                for sample in vllm["samples"]["boolq_tailored"] for arguments in sample["arguments"])
+
+
+@needs_vllm
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_repeated_vllm_run_loads_no_weights_on_transformers(vllm_model_dir, tmp_path):
+    """With the pruned checkpoint, the adapters and their merged folders cached, transformers reads no
+    weights: not the dense ones, not the pruned checkpoint's; vLLM reads the merged folders'."""
+    from test_cache_hit import _weights_under, repeated_run_reads_no_dense_weights
+
+    opened, cache = repeated_run_reads_no_dense_weights(vllm_model_dir, tmp_path, ",backend=vllm")
+    if opened:  # the tracer sees vLLM open the merged folders' weights, and nothing opens the checkpoint's
+        assert _weights_under(opened, cache / "merged") and not _weights_under(opened, cache / "pruned")

@@ -45,6 +45,41 @@ def model_identity(pretrained: str, revision: str = "main") -> dict[str, Any]:
     return {"base": checkpoint.base_identity(pretrained, revision)}
 
 
+@dataclasses.dataclass(frozen=True)
+class Planned:
+    """What names one task's adapter before anything trains: its examples and its cache key."""
+
+    name: str
+    training: Any  # tailored_harness.adapt.methods.Training
+    key: str
+    config_hash: str
+    precision: str
+
+    @property
+    def folder(self) -> Path:
+        return store.adapter_dir(self.key)
+
+
+def plan_adapter(tokenizer, task, name: str, spec: AdaptSpec, model_identity: dict[str, Any], precision: str,
+                 method) -> Planned:
+    """The examples ``method`` trains ``name``'s adapter on and the adapter's fingerprint: (model
+    identity, task, task config, examples, spec, ``precision``). Needs the tokenizer, not the weights."""
+    training = method.training(task, name, spec, tokenizer)
+    require_shots(spec.shots, name, training.split, len(training.indices))
+    config_hash = store.task_config_hash(task)
+    key = store.fingerprint(model_identity, name, config_hash, store.examples_digest(training.pairs),
+                            {**spec.to_dict(), "precision": precision, **training.key})
+    return Planned(name, training, key, config_hash, precision)
+
+
+def cached_adapter(planned: Planned) -> Adapter | None:
+    """The finished adapter ``planned`` names, or ``None`` when the cache does not hold it."""
+    folder = planned.folder
+    if not store.is_complete(folder, planned.key):
+        return None
+    return Adapter(planned.name, folder, True, store.read_report(folder))
+
+
 def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identity: dict[str, Any],
                progress: bool = True, method=None) -> tuple[Any, Adapter]:
     """Find or train ``name``'s adapter; returns ``(model, adapter)`` with ``model`` free of LoRA layers.
@@ -61,12 +96,8 @@ def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identit
     if getattr(task.config, "num_fewshot", None):
         logger.warning("task %s is scored with num_fewshot=%s; its adapter is trained on the zero-shot format "
                        "(see the README, 'Adaptation')", name, task.config.num_fewshot)
-    training = method.training(task, name, spec, tokenizer)
-    require_shots(spec.shots, name, training.split, len(training.indices))
-    precision, config_hash = train.precision(model), store.task_config_hash(task)
-    key = store.fingerprint(model_identity, name, config_hash, store.examples_digest(training.pairs),
-                            {**spec.to_dict(), "precision": precision, **training.key})
-    folder = store.adapter_dir(key)
+    planned = plan_adapter(tokenizer, task, name, spec, model_identity, train.precision(model), method)
+    training, key, folder = planned.training, planned.key, planned.folder
     with building(folder, lambda: store.is_complete(folder, key), "adapter") as done:
         if done:
             logger.info("reusing cached adapter for %s: %s", name, folder)
@@ -74,8 +105,8 @@ def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identit
         logger.info("training adapter for %s on %d shots of its %s split (%s, %d examples in all)", name,
                     len(training.indices), training.split, method.name, len(training.pairs))
         peft_model, report = _train(model, tokenizer, training, spec, name, progress)
-        report.update({"fingerprint": key, "precision": precision, "model": model_identity,
-                       "task_config_sha256": config_hash})
+        report.update({"fingerprint": key, "precision": planned.precision, "model": model_identity,
+                       "task_config_sha256": planned.config_hash})
         store.save(peft_model, folder, report)
     logger.info("trained adapter for %s in %.1f s (loss %.4f -> %.4f): %s", name, report["seconds"],
                 report["losses"][0], report["losses"][-1], folder)
@@ -100,6 +131,27 @@ def _train(model, tokenizer, training, spec: AdaptSpec, name: str, progress: boo
                         "losses": losses, "seconds": seconds, "cost": cost, **training.record}
 
 
+def trainable(tasks: dict[str, Any], warn: bool = True) -> dict[str, Any]:
+    """The tasks an adapter can train for, by name: not those scoring whole documents
+    (``loglikelihood_rolling``), which have no answer to train on (a warning says so)."""
+    out = {}
+    for name, task in sorted(tasks.items()):
+        if task.OUTPUT_TYPE == "loglikelihood_rolling":
+            if warn:
+                logger.warning("task %s scores whole documents (loglikelihood_rolling): no answer to train on, "
+                               "so it is scored without an adapter", name)
+            continue
+        out[name] = task
+    return out
+
+
+def _require_tasks(tasks: dict[str, Any] | None, spec: AdaptSpec) -> dict[str, Any]:
+    if not tasks:
+        raise TailoredError(f"shots={spec.shots} needs the run's tasks (run through lm_eval or "
+                            f"simple_evaluate), or set shots=0 for no adaptation")
+    return tasks
+
+
 def adapt_tasks(model, tokenizer, tasks: dict[str, Any] | None, spec: AdaptSpec, model_identity: dict[str, Any],
                 progress: bool = True, method=None) -> tuple[Any, dict[str, Adapter]]:
     """Every trainable task's adapter (cached or trained now, by ``method``, SFT by default); returns
@@ -108,18 +160,33 @@ def adapt_tasks(model, tokenizer, tasks: dict[str, Any] | None, spec: AdaptSpec,
     Tasks whose requests have no answer to train on (``loglikelihood_rolling``) are scored without
     an adapter, with a warning. A task without a usable training split is an error.
     """
-    if not tasks:
-        raise TailoredError(f"shots={spec.shots} needs the run's tasks (run through lm_eval or "
-                            f"simple_evaluate), or set shots=0 for no adaptation")
     adapters = {}
-    for name, task in sorted(tasks.items()):
-        if task.OUTPUT_TYPE == "loglikelihood_rolling":
-            logger.warning("task %s scores whole documents (loglikelihood_rolling): no answer to train on, "
-                           "so it is scored without an adapter", name)
-            continue
+    for name, task in trainable(_require_tasks(tasks, spec)).items():
         model, adapters[name] = adapt_task(model, tokenizer, task, name, spec, model_identity, progress=progress,
                                             method=method)
     return model, adapters
+
+
+def find_adapters(tokenizer, tasks: dict[str, Any] | None, spec: AdaptSpec, model_identity: dict[str, Any],
+                  precision: str | None, method=None) -> dict[str, Adapter] | None:
+    """Every trainable task's adapter when the cache holds them all, found without the model's weights
+    (``precision``: what :func:`tailored_harness.adapt.train.precision` will say of the model once it
+    is loaded); ``None`` when one is missing or ``precision`` is unknown, and the model must be loaded
+    (:func:`adapt_tasks` on ``trainable(tasks, warn=False)`` then finds what is cached and trains the rest)."""
+    from tailored_harness.adapt import methods
+
+    found = trainable(_require_tasks(tasks, spec))  # the one warning about tasks without an adapter
+    if precision is None:
+        return None
+    method = method or methods.SFT()
+    adapters = {}
+    for name, task in found.items():
+        adapter = cached_adapter(plan_adapter(tokenizer, task, name, spec, model_identity, precision, method))
+        if adapter is None:
+            return None
+        logger.info("reusing cached adapter for %s: %s", name, adapter.folder)
+        adapters[name] = adapter
+    return adapters
 
 
 def adapter_names(tasks: list[str]) -> dict[str, str]:

@@ -75,7 +75,27 @@ def lora_config(spec: AdaptSpec):
 def precision(model) -> str:
     """How training computes on ``model``: bfloat16 autocast on CUDA, the weights' dtype elsewhere."""
     param = next(model.parameters())
-    return "cuda:bfloat16-autocast" if param.device.type == "cuda" else f"{param.device.type}:{str(param.dtype).removeprefix('torch.')}"
+    return precision_of(param.device.type, param.dtype)
+
+
+def precision_of(device_type: str, dtype) -> str:
+    """:func:`precision` of weights of ``dtype`` (a ``torch.dtype`` or its name) on ``device_type``."""
+    return "cuda:bfloat16-autocast" if device_type == "cuda" else f"{device_type}:{str(dtype).removeprefix('torch.')}"
+
+
+def expected_precision(device_type: str, dtype: str | None, config_dtype) -> str | None:
+    """:func:`precision` of a model not loaded yet: ``dtype`` as given to ``from_pretrained`` (``auto``
+    takes the config's dtype, as transformers does), ``config_dtype`` the config's. ``None`` when
+    only the weights would tell (``auto`` and no dtype in the config): the caller loads them then."""
+    if device_type == "cuda":
+        return precision_of(device_type, None)
+    if dtype == "auto":
+        dtype = config_dtype
+    elif dtype is None:  # transformers falls back to torch's default dtype
+        import torch
+
+        dtype = torch.get_default_dtype()
+    return None if dtype is None else precision_of(device_type, dtype)
 
 
 def optimizer_steps(examples: int, spec: AdaptSpec) -> int:

@@ -1,5 +1,10 @@
 """``backend=hf``: Hugging Face transformers scoring through lm-eval's own ``HFLM``, with pruning
-and per-task adapters built (or found in the cache) on the model in memory before the first request."""
+and per-task adapters built (or found in the cache) on the model in memory before the first request.
+
+Weights are read when a stage needs them (:mod:`.deferred`): with pruning on, the dense model is
+loaded only when its pruned checkpoint is not cached yet, so a repeated run reads the checkpoint
+alone. As vLLM's workshop (``scoring=False``) nothing is loaded that no training needs.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +28,11 @@ class HFBackend(Backend):
 
     name = "hf"
 
-    def __init__(self, spec: "ModelSpec") -> None:
+    def __init__(self, spec: "ModelSpec", scoring: bool = True) -> None:
+        """``scoring=False``: the backend only prunes and trains for another (vLLM) that scores, so
+        no weights are read unless pruning or training needs them."""
         self.spec = spec
+        self.scoring = scoring
         self.device = resolve_device(spec.device)
         self.pruning: dict[str, Any] | None = None
         self.adapters: dict[str, Any] = {}  # task -> tailored_harness.adapt.pipeline.Adapter
@@ -33,15 +41,19 @@ class HFBackend(Backend):
         #: the folder or hub id loaded: ``pretrained``, or the folder a GGUF file was converted into
         self.pretrained = resolve_pretrained(spec)
         tokenizer = check_model_source(spec.tokenizer, "tokenizer") if spec.tokenizer else None
-        self.lm = self._load(self.pretrained, tokenizer)
+        # with pruning on, the dense weights are wanted only if the pruned checkpoint is not cached
+        defer = not scoring or spec.prune_spec() is not None
+        self.lm = self._load(self.pretrained, tokenizer, defer=defer)
 
-    def _load(self, pretrained: str, tokenizer: str | None, revision: str | None = None) -> "LM":
-        from huggingface_hub.errors import HFValidationError
-        from lm_eval.models.huggingface import HFLM
+    def _load(self, pretrained: str, tokenizer: str | None, revision: str | None = None, defer: bool = False) -> "LM":
+        """lm-eval's ``HFLM`` on ``pretrained`` (a :class:`~.deferred.DeferredHFLM`: with ``defer``, its
+        weights are read by :meth:`weights`, when first needed)."""
+        from tailored_harness.backends.deferred import DeferredHFLM
 
         spec = self.spec
-        try:
-            return HFLM(
+        with self._loading(pretrained):
+            return DeferredHFLM(
+                defer=defer,
                 pretrained=pretrained,
                 tokenizer=tokenizer,
                 revision=revision or spec.revision,
@@ -52,6 +64,15 @@ class HFBackend(Backend):
                 max_length=spec.max_length,
                 trust_remote_code=spec.trust_remote_code,
             )
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _loading(pretrained: str) -> Iterator[None]:
+        """Loading errors as one line naming ``pretrained``."""
+        from huggingface_hub.errors import HFValidationError
+
+        try:
+            yield
         except (OSError, HFValidationError) as err:
             message = first_line(err)
             raise TailoredError(f"could not load pretrained={pretrained!r}: {message}") from err
@@ -59,6 +80,20 @@ class HFBackend(Backend):
             message = first_line(err)
             raise TailoredError(f"could not load pretrained={pretrained!r}: its weights do not fit its config.json "
                                 f"(transformers: {message}); use the config the weights were saved with") from err
+
+    def weights(self):
+        """The model of ``self.lm``, its weights read now if they were not yet."""
+        with self._loading(self.lm.pretrained):
+            return self.lm.materialize()
+
+    def precision(self) -> str | None:
+        """How training computes on ``self.lm``'s model (:func:`tailored_harness.adapt.train.precision`),
+        told without reading its weights when they are not loaded; ``None`` when only they could tell."""
+        from tailored_harness.adapt import train
+
+        if self.lm.materialized:
+            return train.precision(self.lm.model)
+        return train.expected_precision(self.lm.device.type, self.spec.dtype, getattr(self.lm.config, "dtype", None))
 
     def prepare(self, tasks: dict[str, Any] | None) -> None:
         """Prune, then adapt (each from the cache when it can), then select each document's prompts
@@ -68,16 +103,18 @@ class HFBackend(Backend):
         self.select_prompts(tasks)
 
     def prune_and_load(self, tasks: dict[str, Any] | None) -> None:
-        """The dense model already in memory is pruned in place, saved to the cache and dropped; the
-        saved folder is then loaded like any checkpoint, so what is scored is exactly what was saved."""
+        """The dense model is pruned in place (loaded first, unless the pruned checkpoint is cached),
+        saved to the cache and dropped; the saved folder is then loaded like any checkpoint, so what is
+        scored is exactly what was saved (as a workshop, its weights are read only if training needs them)."""
         if self.prune_only(tasks):
             tokenizer = self.spec.tokenizer or self.pretrained
             self.lm = self._load(self.pruning["checkpoint"], check_model_source(tokenizer, "tokenizer"),
-                                 revision=self.spec.revision)
+                                 revision=self.spec.revision, defer=not self.scoring)
 
     def prune_only(self, tasks: dict[str, Any] | None) -> bool:
-        """Prune (or find in the cache) and drop the model in memory; ``self.pruning`` describes the
-        saved checkpoint. Returns False, and does nothing, when the spec asks for no pruning."""
+        """Prune (or find in the cache, without reading the dense weights) and drop the model in memory;
+        ``self.pruning`` describes the saved checkpoint. Returns False, and does nothing, when the spec
+        asks for no pruning."""
         prune = self.spec.prune_spec()
         if prune is None:
             return False
@@ -86,7 +123,7 @@ class HFBackend(Backend):
         from tailored_harness.prune import checkpoint, pipeline
 
         base = checkpoint.base_identity(self.pretrained, self.spec.revision)
-        folder, reused, report = pipeline.prune_loaded(self.lm.model, self.lm.tokenizer, prune, base, tasks)
+        folder, reused, report = pipeline.prune_loaded(self.weights, self.lm.tokenizer, prune, base, tasks)
         if reused:
             logger.info("reusing cached pruned checkpoint %s", folder)
         logger.info("%s", checkpoint.describe(report))
@@ -109,25 +146,31 @@ class HFBackend(Backend):
         model, self.adapters = self.train_adapters(tasks)
         if not self.adapters:
             return
+        model = self.weights() if model is None else model
         self.peft_model, self.adapter_names = pipeline.load_adapters(model, self.adapters)
         self.lm._model = self.peft_model
 
     def train_adapters(self, tasks: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
-        """Find or train one adapter per task on the model in memory (pruned, if asked); returns the
-        model, free of LoRA layers again, and ``{task: Adapter}``. Under ``adapt_method=tell`` it also
-        records each task's anchor for scoring (``self.anchors``)."""
+        """Find or train one adapter per task on the model being scored (pruned, if asked); returns the
+        model, free of LoRA layers again (``None`` when every adapter was cached and its weights were
+        never read), and ``{task: Adapter}``. Under ``adapt_method=tell`` it also records each task's
+        anchor for scoring (``self.anchors``)."""
         from tailored_harness.adapt import methods, pipeline
 
         identity = pipeline.model_identity(self.scored_folder, self.spec.revision)
-        model, adapt, prompt = self.lm.model, self.spec.adapt_spec(), self.spec.prompt_spec()
+        model, adapt, prompt, tokenizer = None, self.spec.adapt_spec(), self.spec.prompt_spec(), self.lm.tokenizer
         if prompt.choice == "best" and tasks:
             from tailored_harness.select import best
 
-            model, self.prompt_choices = best.choose_templates(model, self.lm.tokenizer, tasks, adapt, prompt,
+            model, self.prompt_choices = best.choose_templates(self.weights(), tokenizer, tasks, adapt, prompt,
                                                                identity, self.score_with)
             tasks = {**tasks, **{name: choice.variant for name, choice in self.prompt_choices.items()}}
         method = methods.method_for(self.spec.adapt_method, self.spec.tell_spec(), tasks)
-        model, adapters = pipeline.adapt_tasks(model, self.lm.tokenizer, tasks, adapt, identity, method=method)
+        adapters = pipeline.find_adapters(tokenizer, tasks, adapt, identity, self.precision(), method)
+        if adapters is None:  # something to train: the weights are needed
+            model = self.weights() if model is None else model
+            model, adapters = pipeline.adapt_tasks(model, tokenizer, pipeline.trainable(tasks, warn=False), adapt,
+                                                   identity, method=method)
         self.anchors = {name: (adapter.report["anchor"], tasks[name]) for name, adapter in adapters.items()
                         if adapter.report.get("anchor")}
         return model, adapters

@@ -2,7 +2,8 @@
 
 Pruning needs gradients, so it runs on Hugging Face transformers exactly as with ``backend=hf``
 (:class:`~tailored_harness.backends.hf.HFBackend` does the work, from the cache when it can), and so
-does adapter training. The transformers model is then dropped and vLLM loads saved folders, so what
+does adapter training; when the checkpoint and every adapter are cached, transformers reads no
+weights at all. The transformers model is then dropped and vLLM loads saved folders, so what
 vLLM scores is what was saved; :mod:`tailored_harness.backends.vllm_adapters` decides how the adapters are
 served. Without pruning or adapters, vLLM loads ``pretrained`` directly and transformers never
 loads the weights.
@@ -80,7 +81,7 @@ class VLLMBackend(Backend):
         # transformers model for pruning and adapter training, dropped before vLLM starts
         self.workshop: HFBackend | None = None
         if spec.prune_spec() is not None or spec.adapt_spec() is not None:
-            self.workshop = HFBackend(spec)
+            self.workshop = HFBackend(spec, scoring=False)  # reads weights only to prune or train
         else:
             self._engine(self.BASE_ROUTE)
 
@@ -100,7 +101,7 @@ class VLLMBackend(Backend):
             workshop.prepare(tasks)
             adapters = workshop.adapters
         elif self.spec.adapt_spec() is not None:
-            workshop.prune_and_load(tasks)  # the pruned checkpoint stays loaded: the adapters train on it
+            workshop.prune_and_load(tasks)  # the pruned checkpoint, read only if an adapter must train on it
             _, adapters = workshop.train_adapters(tasks)
         else:
             workshop.prune_only(tasks)

@@ -207,12 +207,12 @@ def _adapt_arguments(p: argparse.ArgumentParser) -> None:
 
 def _prune_arguments(p: argparse.ArgumentParser) -> None:
     from tailored_harness.prune.importance import CRITERIA
-    from tailored_harness.prune.spec import PruneSpec
+    from tailored_harness.prune.spec import ATTENTION_UNITS, PruneSpec
 
     d = PruneSpec()
     p.add_argument("--model", required=True, help="base model folder, hub id or .gguf file")
     p.add_argument("--out", help="checkpoint folder (default: the cache, named by the fingerprint of model and spec)")
-    p.add_argument("--ratio", dest="prune_ratio", type=float, required=True, help="fraction of KV groups and MLP channels removed per layer")
+    p.add_argument("--ratio", dest="prune_ratio", type=float, required=True, help="fraction of attention units and MLP channels removed per layer")
     p.add_argument("--layers", dest="prune_layers", default=d.layers, help="'all' or an inclusive range such as 4-29 (default: %(default)s)")
     p.add_argument("--round-to", type=int, default=d.round_to, help="round kept MLP widths to a multiple of this")
     p.add_argument("--importance", default=d.importance, choices=list(CRITERIA), help="criterion (default: %(default)s)")
@@ -223,6 +223,8 @@ def _prune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", dest="calibration_samples", type=int, default=d.samples, help="calibration samples N (default: %(default)s)")
     p.add_argument("--seq-len", dest="calibration_len", type=int, default=d.seq_len, help="tokens per calibration sample L (default: %(default)s)")
     p.add_argument("--seed", dest="prune_seed", type=int, default=d.seed, help="calibration order and the random criterion")
+    p.add_argument("--attention-unit", default=d.attention_unit, choices=list(ATTENTION_UNITS),
+                   help="prune attention in whole KV groups or in query heads within each group (default: %(default)s)")
     _loading_arguments(p, "scoring")
 
 

@@ -1,12 +1,12 @@
 """``tailored_llama``: a LLaMA whose decoder layers may differ in width.
 
-Structured pruning (``tailored_harness.prune``) removes whole KV groups and MLP channels per layer,
-so one layer may keep 24 heads and another 32, or keep 24 heads of 128 dimensions next to a hidden
+Structured pruning (``tailored_harness.prune``) removes whole KV groups (or query heads within them)
+and MLP channels per layer, so one layer may keep 24 heads and another 32, or keep 24 heads of 128 dimensions next to a hidden
 size of 4096, which ``LlamaConfig`` rejects (the hidden size must be a multiple of the head count).
 This model type records the per-layer widths in ``config.json`` as plain lists::
 
     layer_num_attention_heads   [h_0, ..., h_{L-1}]   query heads per layer
-    layer_num_key_value_heads   [k_0, ..., k_{L-1}]   KV heads per layer (h_i / k_i is constant)
+    layer_num_key_value_heads   [k_0, ..., k_{L-1}]   KV heads per layer (k_i divides h_i)
     layer_intermediate_sizes    [m_0, ..., m_{L-1}]   MLP channels per layer
 
 Everything else (weight names, rotary embedding, norms, ``head_dim``) is LLaMA's, so the module
@@ -58,28 +58,28 @@ class TailoredLlamaConfig(LlamaConfig):
         super().__post_init__(**kwargs)
 
     def validate_architecture(self):
-        """Per-layer lists match the layer count; every layer keeps the model's query heads per KV head."""
+        """Per-layer lists match the layer count; every layer's KV heads are shared by as many query
+        heads each (the group may differ between layers: query heads pruned within their groups)."""
         layers = self.num_hidden_layers
         for name in LAYER_FIELDS:
             values = getattr(self, name)
             if len(values) != layers or any(int(v) < 1 for v in values):
                 raise ValueError(f"{name}={values} must list {layers} positive widths, one per layer")
-        group = self.num_attention_heads // self.num_key_value_heads
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError(f"num_attention_heads={self.num_attention_heads} is not a multiple of "
                              f"num_key_value_heads={self.num_key_value_heads}")
         for i, (heads, kv) in enumerate(zip(self.layer_num_attention_heads, self.layer_num_key_value_heads)):
-            if heads != kv * group:
-                raise ValueError(f"layer {i}: {heads} query heads for {kv} KV heads; every layer must keep "
-                                 f"{group} query heads per KV head")
+            if heads % kv:
+                raise ValueError(f"layer {i}: {heads} query heads cannot share {kv} KV heads evenly")
 
 
 def resize_layer(layer: nn.Module, config: TailoredLlamaConfig, index: int) -> None:
     """Give decoder layer ``index`` its own widths: fresh projections of the recorded shapes.
 
     q/k/v: (heads_i * head_dim or kv_i * head_dim, hidden); o: (hidden, heads_i * head_dim);
-    gate/up: (m_i, hidden); down: (hidden, m_i). LLaMA's attention reshapes with ``-1`` heads, so
-    nothing else in the layer depends on the widths.
+    gate/up: (m_i, hidden); down: (hidden, m_i). LLaMA's attention reshapes with ``-1`` heads; the
+    only width it keeps is ``num_key_value_groups`` (query heads per KV head, which ``repeat_kv``
+    reads), set here to the layer's own.
     """
     hidden, head_dim = config.hidden_size, config.head_dim
     heads = config.layer_num_attention_heads[index]
@@ -91,6 +91,7 @@ def resize_layer(layer: nn.Module, config: TailoredLlamaConfig, index: int) -> N
     attn.k_proj = nn.Linear(hidden, kv * head_dim, bias=bias)
     attn.v_proj = nn.Linear(hidden, kv * head_dim, bias=bias)
     attn.o_proj = nn.Linear(heads * head_dim, hidden, bias=bias)
+    attn.num_key_value_groups = heads // kv
     mlp.gate_proj = nn.Linear(hidden, inter, bias=mlp_bias)
     mlp.up_proj = nn.Linear(hidden, inter, bias=mlp_bias)
     mlp.down_proj = nn.Linear(inter, hidden, bias=mlp_bias)

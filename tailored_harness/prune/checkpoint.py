@@ -90,8 +90,11 @@ def describe(report: dict[str, Any]) -> str:
              f"{before['total']:,} -> {after['total']:,} parameters ({100.0 * after['total'] / before['total']:.1f}%)"]
     for i, (b, a) in enumerate(zip(before["layers"], after["layers"])):
         if b != a:
-            lines.append(f"  layer {i}: kv groups {b['attention']} -> {a['attention']}, mlp {b['mlp']} -> {a['mlp']}, "
-                         f"parameters {b['parameters']:,} -> {a['parameters']:,}")
+            # query heads pruned within their groups (the KV groups stay): say so, the groups' counts do not
+            heads = (f", query heads {b['query_heads']} -> {a['query_heads']}"
+                     if b["attention"] == a["attention"] and b.get("query_heads") != a.get("query_heads") else "")
+            lines.append(f"  layer {i}: kv groups {b['attention']} -> {a['attention']}{heads}, mlp {b['mlp']} -> "
+                         f"{a['mlp']}, parameters {b['parameters']:,} -> {a['parameters']:,}")
     return "\n".join(lines)
 
 

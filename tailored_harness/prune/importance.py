@@ -31,7 +31,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from tailored_harness.prune.units import ATTENTION, COLS, MEMBERS, ROWS, Geometry, layer_units, reduce_to_units, submodule
+from tailored_harness.prune.units import (ATTENTION, COLS, MEMBERS, MLP, ROWS, Geometry, arrange, layer_units,
+                                          reduce_to_units, submodule)
 from tailored_harness.taskio.task_format import IGNORE
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ logger = logging.getLogger(__name__)
 
 BLOCK_ELEMENTS = 1 << 22  # rows per block are chosen so one fp32 block of per-sample gradients stays ~16 MB
 
-Scores = dict  # layer index -> {"attention": (kv_groups,), "mlp": (channels,)} float64 tensors
+Scores = dict  # layer index -> {"attention": (kv_groups,) or "query": (kv_groups, group), "mlp": (channels,)} float64
+DEFAULT_KINDS = (ATTENTION, MLP)
 
 
 class Criterion:
@@ -126,12 +128,16 @@ class Mix(Criterion):
         return (w * g - 0.5 * w * w * s).abs()
 
 
-def _zero_scores(model, layers: list[int]) -> Scores:
+def _zero_scores(model, layers: list[int], kinds: tuple[str, ...]) -> Scores:
     import torch
 
     geometry = Geometry.of(model.config)
-    return {i: {kind: torch.zeros(n, dtype=torch.float64) for kind, n in layer_units(model.model.layers[i], geometry).items()}
-            for i in layers}
+    return {i: {kind: torch.zeros(n, dtype=torch.float64) for kind, n in layer_units(model.model.layers[i], geometry).items()
+                if kind in kinds} for i in layers}
+
+
+def _members(kinds: tuple[str, ...]):
+    return [(kind, member) for kind in kinds for member in MEMBERS[kind]]
 
 
 def _rows_per_block(samples: int, columns: int) -> int:
@@ -177,29 +183,35 @@ def _add_member(scores: dict, kind: str, member, geometry: Geometry, per_row, pe
     scores[kind] += reduce_to_units(per_index, geometry.width(member.width))
 
 
-def _finish(criterion: Criterion, scores: Scores) -> Scores:
-    if criterion.signed:
-        return {i: {k: v.abs() for k, v in kinds.items()} for i, kinds in scores.items()}
-    return scores
+def _finish(model, criterion: Criterion, scores: Scores) -> Scores:
+    """Signed criteria take the magnitude; each kind gets the shape selection reads (:func:`arrange`)."""
+    geometry = Geometry.of(model.config)
+    out = {}
+    for i, kinds in scores.items():
+        layer = model.model.layers[i]
+        out[i] = {k: arrange(k, layer, geometry.at(layer), v.abs() if criterion.signed else v) for k, v in kinds.items()}
+    return out
 
 
-def weight_scores(model, criterion: Criterion, layers: list[int], seed: int = 0, progress: bool = True) -> Scores:
+def weight_scores(model, criterion: Criterion, layers: list[int], seed: int = 0, progress: bool = True,
+                  kinds: tuple[str, ...] = DEFAULT_KINDS) -> Scores:
     """Scores from the weights alone (``l1``, ``l2``) or from the seed (``random``)."""
     import torch
     from tqdm.auto import tqdm
 
-    scores = _zero_scores(model, layers)
+    scores = _zero_scores(model, layers, kinds)
     if isinstance(criterion, Random):
         generator = torch.Generator().manual_seed(seed)
-        return {i: {k: torch.rand(v.shape, generator=generator, dtype=torch.float64) for k, v in kinds.items()}
-                for i, kinds in scores.items()}
+        scores = {i: {k: torch.rand(v.shape, generator=generator, dtype=torch.float64) for k, v in units.items()}
+                  for i, units in scores.items()}
+        return _finish(model, criterion, scores)
     geometry = Geometry.of(model.config)
     for i in tqdm(layers, desc=f"scoring units ({criterion.name})", unit="layer", disable=not progress):
-        for kind, members in MEMBERS.items():
-            for member in members:
-                per_row, per_col = member_salience(criterion, submodule(model.model.layers[i], member.module).weight.data)
-                _add_member(scores[i], kind, member, geometry, per_row, per_col)
-    return _finish(criterion, scores)
+        layer = model.model.layers[i]
+        for kind, member in _members(kinds):
+            per_row, per_col = member_salience(criterion, submodule(layer, member.module).weight.data)
+            _add_member(scores[i], kind, member, geometry.at(layer), per_row, per_col)
+    return _finish(model, criterion, scores)
 
 
 def _recompute_activations(model, dropouts: dict) -> None:
@@ -254,14 +266,15 @@ def calibration_loss(model, embeds, labels) -> "torch.Tensor":
 
 
 def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, labels=None,
-                    progress: bool = True) -> Scores:
+                    progress: bool = True, kinds: tuple[str, ...] = DEFAULT_KINDS) -> Scores:
     """Taylor scores from one forward/backward pass over ``input_ids`` (N, L), the loss taken on
     ``labels`` (N, L; default: every token, -100 marks positions without loss); see the module docstring."""
     from tqdm.auto import tqdm
 
-    scores = _zero_scores(model, layers)
+    scores = _zero_scores(model, layers, kinds)
     geometry = Geometry.of(model.config)
-    bar = tqdm(total=len(layers) * sum(len(m) for m in MEMBERS.values()), desc=f"scoring units ({criterion.name})",
+    members = _members(kinds)
+    bar = tqdm(total=len(layers) * len(members), desc=f"scoring units ({criterion.name})",
                unit="weight", disable=not progress)
 
     def forward_hook(layer_index, kind, member):
@@ -270,7 +283,8 @@ def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, l
 
             def on_grad(grad):
                 per_row, per_col = member_salience(criterion, module.weight.data, x, grad.detach())
-                _add_member(scores[layer_index], kind, member, geometry, per_row, per_col)
+                _add_member(scores[layer_index], kind, member, geometry.at(model.model.layers[layer_index]),
+                            per_row, per_col)
                 bar.update()
 
             output.register_hook(on_grad)
@@ -278,7 +292,7 @@ def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, l
         return hook
 
     handles = [submodule(model.model.layers[i], m.module).register_forward_hook(forward_hook(i, kind, m))
-               for i in layers for kind, members in MEMBERS.items() for m in members]
+               for i in layers for kind, m in members]
     trainable = {name: p.requires_grad for name, p in model.named_parameters()}
     was_training, checkpointing = model.training, _checkpointing(model)
     dropouts = {m: m.attention_dropout for m in model.modules() if hasattr(m, "attention_dropout")}
@@ -302,12 +316,13 @@ def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, l
             _stop_recomputing(model)
         model.train(was_training)
         bar.close()
-    return _finish(criterion, scores)
+    return _finish(model, criterion, scores)
 
 
 def score_units(model, criterion_name: str, layers: list[int], input_ids=None, labels=None, seed: int = 0,
-                progress: bool = True) -> Scores:
-    """Per-unit importance for every selected layer: ``{layer: {attention: (kv,), mlp: (channels,)}}``.
+                progress: bool = True, kinds: tuple[str, ...] = DEFAULT_KINDS) -> Scores:
+    """Per-unit importance for every selected layer: ``{layer: {kind: scores}}`` for each of ``kinds``
+    (``attention``: (kv,), ``query``: (kv, group), ``mlp``: (channels,)).
 
     ``input_ids`` / ``labels`` (N, L): the calibration batch of the gradient criteria (labels default
     to every token; see :mod:`tailored_harness.prune.calibration`).
@@ -316,8 +331,8 @@ def score_units(model, criterion_name: str, layers: list[int], input_ids=None, l
     if criterion.needs_gradients:
         if input_ids is None:
             raise ValueError(f"importance={criterion_name!r} needs calibration input_ids")
-        return gradient_scores(model, criterion, layers, input_ids, labels, progress=progress)
-    return weight_scores(model, criterion, layers, seed=seed, progress=progress)
+        return gradient_scores(model, criterion, layers, input_ids, labels, progress=progress, kinds=kinds)
+    return weight_scores(model, criterion, layers, seed=seed, progress=progress, kinds=kinds)
 
 
 __all__ = ["ATTENTION", "COLS", "CRITERIA", "Criterion", "register_criterion", "score_units", "member_salience"]

@@ -1,7 +1,7 @@
 """The pruning pipeline end to end: score, select, apply, finalize, save (see the package docstring).
 
 :func:`prune_model` works on a loaded model, :func:`prune_loaded` is the lm-eval path (cache by
-fingerprint, prune the model already in memory, save) and :func:`prune_pretrained` the CLI path.
+fingerprint, prune the model lm-eval's backend loads only on a miss, save) and :func:`prune_pretrained` the CLI path.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def prune_model(model, spec: PruneSpec, batch: calibration.Batch | None = None,
     before = parameter_counts(model)
     layers = selected_layers(spec.layers, len(model.model.layers))
     ids, labels = (batch.input_ids, batch.labels) if batch is not None else (None, None)
-    scores = score_units(model, spec.importance, layers, input_ids=ids, labels=labels, seed=spec.seed, progress=progress)
+    scores = score_units(model, spec.importance, layers, input_ids=ids, labels=labels, seed=spec.seed, progress=progress,
+                         kinds=spec.kinds)
     plan = select(scores, spec)
     apply(model, plan)
     pruned = finalize(model)
@@ -73,14 +74,16 @@ def _prune_cached(load_model: Callable[[], Any], tokenizer, spec: PruneSpec, bas
     return folder, False, report
 
 
-def prune_loaded(model, tokenizer, spec: PruneSpec, base: dict, tasks: dict | None = None,
+def prune_loaded(load_model: Callable[[], Any], tokenizer, spec: PruneSpec, base: dict, tasks: dict | None = None,
                  progress: bool = True) -> tuple[Path, bool, dict]:
-    """Prune an already loaded model into the cache, or find it there; returns ``(folder, reused, report)``.
+    """Prune the model ``load_model()`` returns into the cache, or find it there without calling
+    ``load_model`` (the fingerprint needs ``base``'s identity, the spec and the calibration tokens,
+    not the weights); returns ``(folder, reused, report)``.
 
-    On a cache miss ``model`` is pruned in place (so no second copy of the weights is made) and must
+    On a cache miss the model is pruned in place (so no second copy of the weights is made) and must
     be dropped by the caller, who then loads the saved folder.
     """
-    return _prune_cached(lambda: model, tokenizer, spec, base, tasks, None, progress)
+    return _prune_cached(load_model, tokenizer, spec, base, tasks, None, progress)
 
 
 def prune_pretrained(pretrained: str, spec: PruneSpec, *, out: str | None = None, tokenizer: str | None = None,

@@ -1,7 +1,7 @@
 """The pure core of pruning: ``plan = select(scores, spec)``, then ``apply(model, plan)``.
 
-A :class:`PrunePlan` lists, per pruned layer, the sorted indices of the KV groups and MLP channels
-that stay. It is plain data (saved as ``pruning.json`` beside the checkpoint), so a pruning can be
+A :class:`PrunePlan` lists, per pruned layer, the sorted indices of the attention units (KV groups,
+or query heads) and MLP channels that stay. It is plain data (saved as ``pruning.json`` beside the checkpoint), so a pruning can be
 audited and replayed on the same base model without scoring again. :func:`finalize` then gives the
 pruned model the class and config that describe its weights: a plain ``LlamaForCausalLM`` where one
 can hold them, else ``tailored_llama`` with per-layer widths.
@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from tailored_harness.prune.spec import PruneSpec, kept_units
-from tailored_harness.prune.units import ATTENTION, MLP, Geometry, apply_layer, layer_units, mask_layer
+from tailored_harness.prune.units import MLP, Geometry, apply_layer, mask_layer
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,10 @@ class PrunePlan:
 def select(scores: dict, spec: PruneSpec) -> PrunePlan:
     """Keep the highest-scoring units of every scored layer; ties go to the lower index.
 
-    ``scores[layer][kind]`` is a 1-D tensor of per-unit importance. Each layer keeps
-    :func:`kept_units` of each kind (MLP widths rounded to ``spec.round_to``).
+    ``scores[layer][kind]`` holds per-unit importance: (units,), or (groups, per group) for units that
+    must stay as many in every group (query heads in their KV groups), where each row keeps its best
+    and unit ``r * per_group + c`` is row ``r``'s ``c``-th. Each layer keeps :func:`kept_units` of each
+    kind, per row for grouped ones (MLP widths rounded to ``spec.round_to``).
     """
     import torch
 
@@ -51,11 +53,13 @@ def select(scores: dict, spec: PruneSpec) -> PrunePlan:
     for layer, kinds in sorted(scores.items()):
         kept[layer], units[layer] = {}, {}
         for kind, values in kinds.items():
-            n = int(values.numel())
-            keep = kept_units(n, spec.ratio, spec.round_to if kind == MLP else 1)
-            order = torch.argsort(-values, stable=True)[:keep]
-            kept[layer][kind] = sorted(int(i) for i in order)
-            units[layer][kind] = n
+            rows = values.reshape(-1, values.shape[-1]) if values.dim() == 2 else values.reshape(1, -1)
+            width = rows.shape[1]
+            keep = kept_units(width, spec.ratio, spec.round_to if kind == MLP else 1)
+            order = torch.argsort(-rows, dim=1, stable=True)[:, :keep]
+            chosen = order + width * torch.arange(rows.shape[0])[:, None]
+            kept[layer][kind] = sorted(int(i) for i in chosen.flatten())
+            units[layer][kind] = int(values.numel())
     return PrunePlan(kept=kept, units=units)
 
 
@@ -74,13 +78,13 @@ def mask(model, plan: PrunePlan) -> None:
 
 
 def layer_widths(model) -> dict[str, list[int]]:
-    """Per-layer query heads, KV heads and MLP channels of a (possibly pruned) model."""
-    geometry = Geometry.of(model.config)
-    units = [layer_units(layer, geometry) for layer in model.model.layers]
+    """Per-layer query heads, KV heads and MLP channels of a (possibly pruned) model, read from its weights."""
+    head_dim = Geometry.of(model.config).head_dim
+    layers = model.model.layers
     return {
-        "layer_num_attention_heads": [u[ATTENTION] * geometry.group for u in units],
-        "layer_num_key_value_heads": [u[ATTENTION] for u in units],
-        "layer_intermediate_sizes": [u[MLP] for u in units],
+        "layer_num_attention_heads": [layer.self_attn.q_proj.out_features // head_dim for layer in layers],
+        "layer_num_key_value_heads": [layer.self_attn.k_proj.out_features // head_dim for layer in layers],
+        "layer_intermediate_sizes": [layer.mlp.gate_proj.out_features for layer in layers],
     }
 
 

@@ -21,7 +21,12 @@ CALIBRATION_SUFFIXES = (".txt", ".jsonl")
 # model_args key (and ``tailored prune`` option destination) -> PruneSpec field: the one mapping.
 ARGS = {"prune_ratio": "ratio", "prune_layers": "layers", "round_to": "round_to", "importance": "importance",
         "calibration": "calibration", "calibration_samples": "samples", "calibration_len": "seq_len",
-        "prune_seed": "seed"}
+        "prune_seed": "seed", "attention_unit": "attention_unit"}
+#: what attention is pruned in (:data:`tailored_harness.prune.units.ATTENTION_UNITS` maps them to unit kinds)
+ATTENTION_UNITS = ("kv_group", "query_head")
+#: the attention unit checkpoints were pruned in before ``attention_unit`` existed: left out of
+#: :meth:`PruneSpec.to_dict`, so their fingerprints (and every cache entry named by them) still hold
+HISTORICAL_ATTENTION_UNIT = "kv_group"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,8 +34,9 @@ class PruneSpec:
     """How to prune a LLaMA-family model.
 
     Attributes:
-        ratio: fraction of the units (KV groups of attention, MLP channels) removed in every selected
-            layer, in [0, 1). A layer keeps ``floor(units * (1 - ratio))`` units, at least one.
+        ratio: fraction of the units (KV groups or query heads of attention, MLP channels) removed in
+            every selected layer, in [0, 1). A layer keeps ``floor(units * (1 - ratio))`` units, at
+            least one; query heads are counted per KV group (every group keeps the same number).
         layers: ``all`` (uniform widths) or an inclusive range ``A-B`` of layer indices; LLM-Pruner
             and Tailored-LLaMA prune ``4-29`` of LLaMA-7B's 32 layers.
         round_to: kept MLP widths are rounded to a multiple of this (1: no rounding).
@@ -39,6 +45,8 @@ class PruneSpec:
             local ``.txt`` / ``.jsonl`` file (field ``text``); used only by gradient criteria.
         samples: calibration samples (N), each ``seq_len`` tokens (L).
         seed: seeds the calibration sample order and the ``random`` criterion.
+        attention_unit: ``kv_group`` (a KV head with the query heads that read it) or ``query_head``
+            (query heads within each KV group; every KV head stays); see :mod:`tailored_harness.prune.units`.
     """
 
     ratio: float = 0.0
@@ -49,6 +57,7 @@ class PruneSpec:
     samples: int = 10
     seq_len: int = 64
     seed: int = 0
+    attention_unit: str = HISTORICAL_ATTENTION_UNIT
 
     def __post_init__(self) -> None:
         from tailored_harness.prune.importance import CRITERIA
@@ -71,6 +80,9 @@ class PruneSpec:
                                 f"{' or '.join(CALIBRATION_SUFFIXES)} file")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise TailoredError(f"prune_seed={self.seed!r} must be an integer")
+        if self.attention_unit not in ATTENTION_UNITS:
+            raise TailoredError(f"attention_unit={self.attention_unit!r} is not a pruning unit; valid: "
+                                f"{', '.join(ATTENTION_UNITS)}")
 
     @property
     def needs_calibration(self) -> bool:
@@ -85,8 +97,19 @@ class PruneSpec:
         fields["layers"] = str(fields["layers"])  # model_args may parse a bare range such as 4-29 oddly
         return cls(**fields)
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The unit kinds scored and cut: attention's (per ``attention_unit``) and the MLP's."""
+        from tailored_harness.prune.units import ATTENTION_UNITS as KINDS, MLP
+
+        return (KINDS[self.attention_unit], MLP)
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields, less ``attention_unit`` at its historical value (see :data:`HISTORICAL_ATTENTION_UNIT`)."""
+        out = dataclasses.asdict(self)
+        if out["attention_unit"] == HISTORICAL_ATTENTION_UNIT:
+            del out["attention_unit"]
+        return out
 
 
 def parse_layers(value: str) -> tuple[int, int] | None:
