@@ -74,6 +74,17 @@ def tied_tiny_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def vllm_model_dir(tmp_path_factory) -> Path:
+    """A tiny random GQA LLaMA whose head size (32) vLLM's CPU attention supports (16 is refused)."""
+    from tailored_harness.suite import tiny, world
+
+    tokenizer = tiny.train_tokenizer(world.statements(world.make_world(world.WorldSpec())))
+    spec = tiny.TinySpec(hidden_size=128, intermediate_size=256, num_hidden_layers=3)
+    folder, _ = tiny.build_tiny(tmp_path_factory.mktemp("models") / "tiny-vllm", tokenizer, spec)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def llama2_tiny_dir(shared_dir: Path, tmp_path_factory) -> Path:
     """A tiny random LLaMA with the real LLaMA-2 tokenizer from ../shared, built by ``tailored tiny-model``."""
     model = tmp_path_factory.mktemp("models") / "tiny-llama2tok"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 
@@ -137,6 +138,35 @@ def test_training_then_unloading_gives_the_model_back_bit_identical(request, mod
     report = json.loads((adapter.folder / "adaptation.json").read_text())
     assert report["split"] == "train" and len(report["documents"]) == 4 and len(report["losses"]) == 1
     assert not adapter.reused
+
+
+def test_a_cache_miss_plans_each_adapter_once(tiny_model_dir, task_manager, monkeypatch):
+    """What ``find_adapters`` planned before the weights loaded (examples, keys) is what trains: a
+    miss plans nothing again, and the trained adapters are the ones the plans named."""
+    from lm_eval.tasks import get_task_dict
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tailored_harness.adapt import pipeline, train
+    from tailored_harness.adapt.spec import AdaptSpec
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tasks = get_task_dict(TASKS, task_manager)
+    spec, identity = AdaptSpec(shots=4, epochs=1, learning_rate=0.01, seed=5), {"test": "plans-once"}
+    adapters, plans = pipeline.find_adapters(tokenizer, tasks, spec, identity, train.precision(model))
+    assert adapters is None and sorted(plans) == TASKS
+    real_plan = pipeline.plan_adapter
+    calls = []
+    monkeypatch.setattr(pipeline, "plan_adapter", lambda *a, **k: calls.append(a[2]) or real_plan(*a, **k))
+    _, trained = pipeline.adapt_tasks(model, tokenizer, tasks, spec, identity, progress=False, plans=plans)
+    assert calls == [] and {n: a.folder for n, a in trained.items()} == {n: p.folder for n, p in plans.items()}
+    assert not any(a.reused for a in trained.values())
+    again, _ = pipeline.find_adapters(tokenizer, tasks, spec, identity, train.precision(model))
+    assert again is not None and all(a.reused for a in again.values()) and len(calls) == 2
+    # a plan made for another precision is not used: the adapter is planned again (and found cached)
+    other = {n: dataclasses.replace(p, precision="bfloat16") for n, p in plans.items()}
+    _, found = pipeline.adapt_tasks(model, tokenizer, tasks, spec, identity, progress=False, plans=other)
+    assert len(calls) == 4 and all(a.reused for a in found.values())
 
 
 def test_second_run_trains_nothing_and_a_broken_cache_entry_is_retrained(tiny_model_dir, tmp_path):

@@ -120,3 +120,12 @@ def test_cache_ls_and_rm(tiny_model_dir, tmp_path):
                          (["ls", "--kind", "bogus"], "invalid choice: 'bogus'")):
         refused = run_cli(["tailored", "cache", *args], env={paths.CACHE_ENV: str(tmp_path / "cache")})
         assert refused.returncode == 2 and needle in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_pruned_entry_names_its_attention_unit():
+    """Checkpoints written before ``attention_unit`` existed (no field) pruned whole KV groups."""
+    from tailored_harness.core.cache import _describe
+
+    spec = {"ratio": 0.2, "importance": "param_first", "layers": "4-27"}
+    assert _describe("pruned", {"spec": spec}) == "ratio 0.2 param_first, layers 4-27, kv_group units"
+    assert _describe("pruned", {"spec": dict(spec, attention_unit="query_head")}).endswith(", query_head units")

@@ -57,6 +57,16 @@ def test_points_per_series_with_seeds_averaged_and_dense_first():
     assert mean.marks == [(85.0, 95.68, "published figure (--paper)")]
 
 
+def test_query_head_units_are_a_series_of_their_own():
+    """Two configurations differing only in the attention unit are two series, the finer one labelled."""
+    rows = SUMMARY["rows"] + [_row("boolq", "q20", 0.55)]
+    configurations = dict(SUMMARY["configurations"], q20=dict(_info(0.2, 0, 850), attention_unit="query_head"))
+    boolq = plot.plot_data([dict(SUMMARY, rows=rows, configurations=configurations)])[0]
+    series = _series(boolq)
+    assert series["pruned only, param_first"] == [(100.0, 0.6, "dense"), (85.0, 0.5, "p20"), (65.0, 0.4, "p50")]
+    assert series["pruned only, param_first, query_head units"] == [(100.0, 0.6, "dense"), (85.0, 0.55, "q20")]
+
+
 def test_two_summaries_are_told_apart_in_the_labels():
     other = dict(SUMMARY, name="other")
     boolq = plot.plot_data([SUMMARY, other])[0]
@@ -73,7 +83,8 @@ def test_summary_without_configurations_reads_them_from_its_sources(tmp_path):
     (tmp_path / "s.json").write_text(json.dumps({"rows": [], "sources": {"p50": "runs/results_x.json"}}))
     loaded = plot.load_summary(tmp_path / "s.json")
     assert loaded["configurations"]["p50"] == {"prune_ratio": 0.5, "importance": "l2", "calibration": "tasks",
-                                               "parameters": 6, "parameters_dense": 10, "shots": 0}
+                                               "attention_unit": "kv_group", "parameters": 6,
+                                               "parameters_dense": 10, "shots": 0}
     with pytest.raises(TailoredError, match="not a suite summary"):
         (tmp_path / "bad.json").write_text("[]")
         plot.load_summary(tmp_path / "bad.json")

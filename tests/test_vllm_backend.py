@@ -66,17 +66,6 @@ def test_missing_vllm_names_the_extra(tiny_model_dir):
 
 
 @pytest.fixture(scope="module")
-def vllm_model_dir(tmp_path_factory):
-    """A tiny random GQA LLaMA whose head size (32) vLLM's CPU attention supports (16 is refused)."""
-    from tailored_harness.suite import tiny, world
-
-    tokenizer = tiny.train_tokenizer(world.statements(world.make_world(world.WorldSpec())))
-    spec = tiny.TinySpec(hidden_size=128, intermediate_size=256, num_hidden_layers=3)
-    folder, _ = tiny.build_tiny(tmp_path_factory.mktemp("models") / "tiny-vllm", tokenizer, spec)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def vllm_tied_gguf(tmp_path_factory):
     """The same shape with tied input and output embeddings, as a GGUF file (as SmolLM2 ships)."""
     from gguf_helpers import write_gguf

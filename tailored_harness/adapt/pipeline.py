@@ -72,19 +72,18 @@ def plan_adapter(tokenizer, task, name: str, spec: AdaptSpec, model_identity: di
     return Planned(name, training, key, config_hash, precision)
 
 
-def cached_adapter(planned: Planned) -> Adapter | None:
-    """The finished adapter ``planned`` names, or ``None`` when the cache does not hold it."""
-    folder = planned.folder
-    if not store.is_complete(folder, planned.key):
-        return None
-    return Adapter(planned.name, folder, True, store.read_report(folder))
+def _reused(planned: Planned) -> Adapter:
+    logger.info("reusing cached adapter for %s: %s", planned.name, planned.folder)
+    return Adapter(planned.name, planned.folder, True, store.read_report(planned.folder))
 
 
 def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identity: dict[str, Any],
-               progress: bool = True, method=None) -> tuple[Any, Adapter]:
+               progress: bool = True, method=None, planned: Planned | None = None) -> tuple[Any, Adapter]:
     """Find or train ``name``'s adapter; returns ``(model, adapter)`` with ``model`` free of LoRA layers.
 
     ``method``: an adaptation method (:data:`tailored_harness.adapt.methods.METHODS`), SFT by default.
+    ``planned``: this adapter's plan when :func:`find_adapters` made it already; used when its
+    precision is the loaded model's (planned again otherwise).
     The adapter trains on the zero-shot format. With ``--num_fewshot k`` lm-eval scores k
     demonstrations before each document; writing the shots that way would draw demonstrations
     through the task's own few-shot sampler, whose seeded state also picks the evaluated
@@ -96,12 +95,13 @@ def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identit
     if getattr(task.config, "num_fewshot", None):
         logger.warning("task %s is scored with num_fewshot=%s; its adapter is trained on the zero-shot format "
                        "(see the README, 'Adaptation')", name, task.config.num_fewshot)
-    planned = plan_adapter(tokenizer, task, name, spec, model_identity, train.precision(model), method)
+    precision = train.precision(model)
+    if planned is None or planned.precision != precision:
+        planned = plan_adapter(tokenizer, task, name, spec, model_identity, precision, method)
     training, key, folder = planned.training, planned.key, planned.folder
     with building(folder, lambda: store.is_complete(folder, key), "adapter") as done:
         if done:
-            logger.info("reusing cached adapter for %s: %s", name, folder)
-            return model, Adapter(name, folder, True, store.read_report(folder))
+            return model, _reused(planned)
         logger.info("training adapter for %s on %d shots of its %s split (%s, %d examples in all)", name,
                     len(training.indices), training.split, method.name, len(training.pairs))
         peft_model, report = _train(model, tokenizer, training, spec, name, progress)
@@ -153,40 +153,40 @@ def _require_tasks(tasks: dict[str, Any] | None, spec: AdaptSpec) -> dict[str, A
 
 
 def adapt_tasks(model, tokenizer, tasks: dict[str, Any] | None, spec: AdaptSpec, model_identity: dict[str, Any],
-                progress: bool = True, method=None) -> tuple[Any, dict[str, Adapter]]:
+                progress: bool = True, method=None,
+                plans: dict[str, Planned] | None = None) -> tuple[Any, dict[str, Adapter]]:
     """Every trainable task's adapter (cached or trained now, by ``method``, SFT by default); returns
-    ``(model, {task: Adapter})``.
+    ``(model, {task: Adapter})``. ``plans``: what :func:`find_adapters` planned, not planned again.
 
     Tasks whose requests have no answer to train on (``loglikelihood_rolling``) are scored without
     an adapter, with a warning. A task without a usable training split is an error.
     """
-    adapters = {}
+    adapters, plans = {}, plans or {}
     for name, task in trainable(_require_tasks(tasks, spec)).items():
         model, adapters[name] = adapt_task(model, tokenizer, task, name, spec, model_identity, progress=progress,
-                                            method=method)
+                                            method=method, planned=plans.get(name))
     return model, adapters
 
 
 def find_adapters(tokenizer, tasks: dict[str, Any] | None, spec: AdaptSpec, model_identity: dict[str, Any],
-                  precision: str | None, method=None) -> dict[str, Adapter] | None:
+                  precision: str | None, method=None) -> tuple[dict[str, Adapter] | None, dict[str, Planned]]:
     """Every trainable task's adapter when the cache holds them all, found without the model's weights
     (``precision``: what :func:`tailored_harness.adapt.train.precision` will say of the model once it
-    is loaded); ``None`` when one is missing or ``precision`` is unknown, and the model must be loaded
-    (:func:`adapt_tasks` on ``trainable(tasks, warn=False)`` then finds what is cached and trains the rest)."""
+    is loaded), and each task's plan. The adapters are ``None`` when one is missing or ``precision``
+    is unknown, and the model must be loaded: :func:`adapt_tasks` on ``trainable(tasks, warn=False)``
+    with these plans then finds what is cached and trains the rest."""
     from tailored_harness.adapt import methods
 
     found = trainable(_require_tasks(tasks, spec))  # the one warning about tasks without an adapter
     if precision is None:
-        return None
+        return None, {}
     method = method or methods.SFT()
-    adapters = {}
-    for name, task in found.items():
-        adapter = cached_adapter(plan_adapter(tokenizer, task, name, spec, model_identity, precision, method))
-        if adapter is None:
-            return None
-        logger.info("reusing cached adapter for %s: %s", name, adapter.folder)
-        adapters[name] = adapter
-    return adapters
+    plans = {name: plan_adapter(tokenizer, task, name, spec, model_identity, precision, method)
+             for name, task in found.items()}
+    missing = [planned for planned in plans.values() if not store.is_complete(planned.folder, planned.key)]
+    if missing:
+        return None, plans
+    return {name: _reused(planned) for name, planned in plans.items()}, plans
 
 
 def adapter_names(tasks: list[str]) -> dict[str, str]:

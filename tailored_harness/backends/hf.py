@@ -166,11 +166,11 @@ class HFBackend(Backend):
                                                                identity, self.score_with)
             tasks = {**tasks, **{name: choice.variant for name, choice in self.prompt_choices.items()}}
         method = methods.method_for(self.spec.adapt_method, self.spec.tell_spec(), tasks)
-        adapters = pipeline.find_adapters(tokenizer, tasks, adapt, identity, self.precision(), method)
+        adapters, plans = pipeline.find_adapters(tokenizer, tasks, adapt, identity, self.precision(), method)
         if adapters is None:  # something to train: the weights are needed
             model = self.weights() if model is None else model
             model, adapters = pipeline.adapt_tasks(model, tokenizer, pipeline.trainable(tasks, warn=False), adapt,
-                                                   identity, method=method)
+                                                   identity, method=method, plans=plans)
         self.anchors = {name: (adapter.report["anchor"], tasks[name]) for name, adapter in adapters.items()
                         if adapter.report.get("anchor")}
         return model, adapters

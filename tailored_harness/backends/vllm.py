@@ -26,6 +26,7 @@ from tailored_harness.backends import strategy_class
 from tailored_harness.backends.base import Backend, adapter_info, resolve_pretrained
 from tailored_harness.backends.hf import HFBackend
 from tailored_harness.backends.vllm_runtime import lm_eval_vllm_class, on_cpu, vllm_version
+from tailored_harness.backends.vllm_scoring import scoring_class
 from tailored_harness.core.errors import TailoredError, first_line
 from tailored_harness.spec.backends import DEFAULT_ADAPTER_STRATEGY, VLLM_ENGINE_ARGS
 
@@ -67,7 +68,7 @@ class VLLMBackend(Backend):
 
     def __init__(self, spec: "ModelSpec") -> None:
         self.spec = spec
-        self.vllm_class = lm_eval_vllm_class()
+        self.vllm_class = scoring_class(lm_eval_vllm_class())  # one forward per context of one-token answers
         self.cpu = on_cpu()
         if self.cpu:
             # The engine core in this process: a separate one costs seconds to start and fights

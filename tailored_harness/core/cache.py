@@ -139,7 +139,8 @@ def _describe(kind: str, record: dict) -> str:
                f"{record.get('method', 'sft')}"
     if kind == "pruned":
         spec = record.get("spec", {})
-        return f"ratio {spec.get('ratio')} {spec.get('importance')}, layers {spec.get('layers')}"
+        unit = spec.get("attention_unit", "kv_group")  # absent: pruned before the field existed (kv_group)
+        return f"ratio {spec.get('ratio')} {spec.get('importance')}, layers {spec.get('layers')}, {unit} units"
     if kind == "merged":
         return f"{record.get('task')}: adapter {Path(str(record.get('adapter'))).name} merged"
     if kind == "gguf":

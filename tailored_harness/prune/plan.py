@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from tailored_harness.prune.spec import PruneSpec, kept_units
-from tailored_harness.prune.units import MLP, Geometry, apply_layer, mask_layer
+from tailored_harness.prune.units import ATTENTION, MLP, QUERY, Geometry, apply_layer, layer_units, mask_layer
 
 logger = logging.getLogger(__name__)
 
@@ -79,12 +79,12 @@ def mask(model, plan: PrunePlan) -> None:
 
 def layer_widths(model) -> dict[str, list[int]]:
     """Per-layer query heads, KV heads and MLP channels of a (possibly pruned) model, read from its weights."""
-    head_dim = Geometry.of(model.config).head_dim
-    layers = model.model.layers
+    geometry = Geometry.of(model.config)
+    counts = [layer_units(layer, geometry) for layer in model.model.layers]
     return {
-        "layer_num_attention_heads": [layer.self_attn.q_proj.out_features // head_dim for layer in layers],
-        "layer_num_key_value_heads": [layer.self_attn.k_proj.out_features // head_dim for layer in layers],
-        "layer_intermediate_sizes": [layer.mlp.gate_proj.out_features for layer in layers],
+        "layer_num_attention_heads": [c[QUERY] for c in counts],
+        "layer_num_key_value_heads": [c[ATTENTION] for c in counts],
+        "layer_intermediate_sizes": [c[MLP] for c in counts],
     }
 
 

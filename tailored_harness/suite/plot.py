@@ -86,15 +86,17 @@ def _kept(info: dict[str, Any]) -> float:
 
 
 def _series_key(info: dict[str, Any]) -> tuple:
-    return info["shots"], info.get("importance"), info.get("calibration")
+    # summaries written before attention_unit existed pruned whole KV groups
+    return info["shots"], info.get("importance"), info.get("calibration"), info.get("attention_unit") or "kv_group"
 
 
 def _label(key: tuple, ambiguous: set[tuple]) -> str:
-    shots, importance, calibration = key
+    shots, importance, calibration, unit = key
     label = f"pruned + adapted ({shots} shots)" if shots else "pruned only"
     label += f", {importance}" if importance else ""
+    label += f", {unit} units" if unit != "kv_group" else ""
     # a calibration file is named by its file name: the folder is the machine's cache
-    return label + (f", calibration={Path(str(calibration)).name}" if (shots, importance) in ambiguous else "")
+    return label + (f", calibration={Path(str(calibration)).name}" if (shots, importance, unit) in ambiguous else "")
 
 
 def _grouped(summary: dict[str, Any], values: dict[str, tuple[float, float | None, int]]) -> list[Series]:
@@ -103,10 +105,10 @@ def _grouped(summary: dict[str, Any], values: dict[str, tuple[float, float | Non
     infos = {family(name): info for name, info in summary["configurations"].items()}
     dense = {infos[f]["shots"]: f for f in values if f in infos and not infos[f]["prune_ratio"]}
     keys = {_series_key(infos[f]) for f in values if f in infos and infos[f]["prune_ratio"]}
-    pairs = [(k[0], k[1]) for k in keys]
+    pairs = [(k[0], k[1], k[3]) for k in keys]  # series that only the calibration tells apart
     ambiguous = {p for p in pairs if pairs.count(p) > 1}
     out = []
-    for key in sorted(keys, key=lambda k: (k[0], str(k[1]), str(k[2]))):
+    for key in sorted(keys, key=lambda k: (k[0], str(k[1]), str(k[2]), k[3])):
         series = Series(_label(key, ambiguous), adapted=bool(key[0]))
         members = [f for f in values if f in infos and infos[f]["prune_ratio"] and _series_key(infos[f]) == key]
         if key[0] in dense:

@@ -103,6 +103,7 @@ def configuration_info(results: dict[str, Any]) -> dict[str, Any]:
     return {"prune_ratio": float(spec.get("prune_ratio") or 0.0) if pruning else 0.0,
             "importance": spec.get("importance") if pruning else None,
             "calibration": spec.get("calibration") if pruning else None,
+            "attention_unit": spec.get("attention_unit", "kv_group") if pruning else None,
             "parameters": pruning.get("parameters_after") or dense, "parameters_dense": dense,
             "shots": int(spec.get("shots") or 0) if tailored.get("adapters") else 0}
 
