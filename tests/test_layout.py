@@ -159,6 +159,11 @@ def test_validating_a_spec_imports_no_backend():
     assert out.stdout.strip() == "[] False"
 
 
+#: The stored logits were computed on another machine: CPU kernels are chosen by instruction set
+#: (oneDNN with or without AMX), and they round differently, by up to a few float32 ulps.
+OTHER_MACHINE_ATOL = 1e-5
+
+
 def _expected():
     stored = torch.load(PRE_LAYOUT / "expected.pt")
     return stored["ids"], stored["logits"]
@@ -176,12 +181,12 @@ def test_checkpoint_written_before_the_move_scores_identically_with_the_plugin(r
     model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=remote_code).eval()
     ids, logits = _expected()
     with torch.no_grad():
-        assert torch.equal(model(input_ids=ids).logits, logits)
+        assert (model(input_ids=ids).logits - logits).abs().max() <= OTHER_MACHINE_ATOL
     assert type(model).__name__ == "TailoredLlamaForCausalLM"  # with remote code allowed, transformers may take either copy
     if not remote_code:
         assert type(model).__module__ == "tailored_harness.models.modeling_tailored_llama"
 
 
 def test_checkpoint_written_before_the_move_scores_identically_without_the_plugin(tmp_path):
-    out = load_without_plugin(PRE_LAYOUT / "checkpoint", PRE_LAYOUT / "expected.pt", tmp_path)
+    out = load_without_plugin(PRE_LAYOUT / "checkpoint", PRE_LAYOUT / "expected.pt", tmp_path, OTHER_MACHINE_ATOL)
     assert out == "loaded TailoredLlamaForCausalLM transformers_modules"
