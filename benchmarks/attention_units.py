@@ -23,11 +23,12 @@ Usage (offline, from the shared data's hub folder, nothing else running)::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import math
 import time
 from pathlib import Path
+
+import resumable
 
 PRUNE = "prune_layers=4-27,importance=param_first"
 UNITS = ("kv_group", "query_head")
@@ -116,18 +117,12 @@ def main() -> None:
     args = parser.parse_args()
     tasks = args.tasks.split(",")
     out = Path(args.out)
-    saved = json.loads(out.read_text()) if out.is_file() else {"rows": {}}
-    if not args.report_only:
+    if args.report_only:
+        saved = resumable.load(out)
+    else:
         plan = configurations([float(r) for r in args.ratios.split(",")], args.shots)
-        for number, config in enumerate(plan, 1):
-            if key(config) in saved["rows"]:
-                continue
-            print(f"[{number}/{len(plan)}] {key(config)}", flush=True)
-            saved["rows"][key(config)] = run_one(args.model, tasks, args.limit, config, args.seed)
-            saved.update({"model": args.model, "tasks": tasks, "limit": args.limit, "seed": args.seed})
-            tmp = out.with_suffix(".tmp")
-            tmp.write_text(json.dumps(saved, indent=1))
-            tmp.replace(out)
+        saved = resumable.run_missing(out, plan, key, lambda c: run_one(args.model, tasks, args.limit, c, args.seed),
+                                      {"model": args.model, "tasks": tasks, "limit": args.limit, "seed": args.seed})
     text, verdicts = report(saved["rows"], tasks)
     print(text)
     print("\n".join(verdicts))
