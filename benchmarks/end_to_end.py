@@ -125,18 +125,17 @@ def throughput(models: dict, backends: dict, tasks: str, limits: dict, repeats: 
                         [folder, backend, dtype, extra, tasks, limits[name], repeats])]
                     _, peak, out = run_measured(argv)
                     found[ratio].append({**json.loads(out.strip().splitlines()[-1]), "peak": peak})
+            rates = {ratio: [run["rate"] for run in runs] for ratio, runs in found.items()}
             for ratio, runs in found.items():
-                rates = [run["rate"] for run in runs]
                 rows.append([name, backend, ratio, runs[0]["parameters"] or "dense", runs[0]["requests"],
-                             f"{statistics.median(rates):.2f}", " ".join(f"{r:.2f}" for r in rates),
+                             f"{statistics.median(rates[ratio]):.2f}", " ".join(f"{r:.2f}" for r in rates[ratio]),
                              f"{max(run['peak'] for run in runs):.0f}"])
-            dense = [run["rate"] for run in found[0.0]]
             for ratio in RATIOS:
-                speeds = [run["rate"] / base for run, base in zip(found[ratio], dense)]
+                speeds = [rate / base for rate, base in zip(rates[ratio], rates[0.0])]
                 speed = statistics.median(speeds)
                 goal = GOALS[ratio] if backend == "hf" else None
-                ratios.append([f"throughput {ratio} / dense: {name}, {backend}", f"{statistics.median(dense):.2f}",
-                               f"{statistics.median(r['rate'] for r in found[ratio]):.2f}", f"{speed:.2f}",
+                ratios.append([f"throughput {ratio} / dense: {name}, {backend}", f"{statistics.median(rates[0.0]):.2f}",
+                               f"{statistics.median(rates[ratio]):.2f}", f"{speed:.2f}",
                                f"{min(speeds):.2f}-{max(speeds):.2f}", f">= {goal}" if goal else "(no goal)",
                                _met(speed >= goal) if goal else ""])
     return rows, ratios

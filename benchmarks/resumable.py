@@ -2,8 +2,8 @@
 
 Long benchmarks (``attention_units.py``, ``tell.py``) run one configuration at a time for minutes
 each. An interrupted run must lose at most the configuration in progress, and a rerun must skip what
-is already measured, so the file is rewritten atomically (temporary path, then rename) after every
-row.
+is already measured, so the file is rewritten atomically (the package's ``write_text_atomic``) after
+every row.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Callable
+
+from tailored_harness.core.paths import write_text_atomic
 
 
 def load(out: Path) -> dict:
@@ -20,9 +22,7 @@ def load(out: Path) -> dict:
 
 def save(out: Path, saved: dict) -> None:
     """Write ``saved`` to ``out`` atomically."""
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(saved, indent=1))
-    tmp.replace(out)
+    write_text_atomic(out, json.dumps(saved, indent=1))
 
 
 def run_missing(out: Path, plan: list[dict], key: Callable[[dict], str], run: Callable[[dict], dict],

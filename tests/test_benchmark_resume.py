@@ -34,7 +34,7 @@ def test_an_interrupted_run_keeps_its_rows_and_a_rerun_runs_only_the_rest(tmp_pa
     with pytest.raises(KeyboardInterrupt):
         resumable.run_missing(out, PLAN, key, failing, {"model": "m"})
     assert json.loads(out.read_text()) == {"rows": {"n=1": {"value": 10}}, "model": "m"}
-    assert not out.with_suffix(".tmp").exists()
+    assert list(tmp_path.iterdir()) == [out]
 
     def working(config):
         ran.append(config["n"])
