@@ -76,7 +76,8 @@ def bare_venv(root: Path) -> Path:
     target = Path(subprocess.run([str(root / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                  check=True, capture_output=True, text=True).stdout.strip())
     for entry in site.iterdir():
-        if entry.name.startswith(("tailored_harness", "tailored-harness", "tailored_harness_hook")):
+        if entry.name.startswith(("tailored_harness", "tailored-harness", "tailored_harness_hook",
+                                  "_editable_impl_tailored_harness", "__editable__")):  # and an editable install's hook
             continue
         (target / entry.name).symlink_to(entry)
     return root / "bin" / "python"

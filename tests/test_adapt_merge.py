@@ -7,6 +7,8 @@ import json
 import pytest
 import torch
 
+pytestmark = pytest.mark.numeric  # rerun by .ci/run on torch's default kernels (tests/numeric.py)
+
 
 @pytest.fixture(params=["tiny_model_dir", "tied_tiny_model_dir"])
 def tiny_model_dir(request):

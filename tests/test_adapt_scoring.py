@@ -12,6 +12,8 @@ import torch
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.numeric  # rerun by .ci/run on torch's default kernels (tests/numeric.py)
+
 TASKS = ["synth_boolq", "synth_piqa"]
 FAST = "shots=8,epochs=2,lora_lr=1e-2"  # a few steps with a large rate: the adapters move visibly
 

@@ -15,6 +15,8 @@ from tailored_harness.core.errors import TailoredError
 from tailored_harness.models import gguf_import
 from tailored_harness.suite import tiny, world
 
+pytestmark = pytest.mark.numeric  # rerun by .ci/run on torch's default kernels (tests/numeric.py)
+
 TEXT = "Alice lives in Paris and keeps a cat. Is her favourite colour red? yes"
 
 

@@ -15,6 +15,8 @@ import torch
 from conftest import REPO_ROOT
 from prune_helpers import load_without_plugin
 
+pytestmark = pytest.mark.numeric  # rerun by .ci/run on torch's default kernels (tests/numeric.py)
+
 PACKAGE = "tailored_harness"
 #: The stage folders from the bottom up. A module may import from its own folder and from folders of
 #: lower rows, never from its row or above: the README's "Layout" section lists them in this order.

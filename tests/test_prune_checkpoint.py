@@ -13,6 +13,8 @@ from prune_helpers import calibration_batch, load_without_plugin, logits, probe,
 from tailored_harness.prune import PruneSpec, checkpoint, prune_model, prune_pretrained
 from tailored_harness.prune.plan import PrunePlan
 
+pytestmark = pytest.mark.numeric  # rerun by .ci/run on torch's default kernels (tests/numeric.py)
+
 
 def _save(tmp_path, layers, shape="gqa", ratio=0.5, unit="kv_group"):
     model = tiny_llama(shape)

@@ -7,9 +7,12 @@ import copy
 import pytest
 import torch
 
+from numeric import assert_close_to_scale
 from prune_helpers import SHAPES, calibration_batch, hand_count, logits, tiny_llama
 from tailored_harness.prune import CRITERIA, PruneSpec, prune_model
 from tailored_harness.prune.plan import mask
+
+pytestmark = pytest.mark.numeric  # rerun by .ci/run on torch's default kernels (tests/numeric.py)
 
 ALL = sorted(CRITERIA)
 
@@ -43,8 +46,9 @@ def test_pruned_model_equals_masked_dense_model(shape, importance, layers, bias,
     pruned, plan, counts = prune_model(dense, PruneSpec(ratio=0.5, layers=layers, importance=importance,
                                                         attention_unit=unit), calibration_batch(), progress=False)
     mask(reference, plan)
-    difference = (logits(pruned) - logits(reference)).abs().max().item()
-    assert difference <= 1e-5, difference
+    # Cut and zeroed weights give the same sums with other matrix shapes, so other SIMD blocking:
+    # equal up to float32 rounding relative to the logits' scale (tests/numeric.py).
+    assert_close_to_scale(logits(pruned), logits(reference), what="pruned against masked dense logits")
     assert counts["after"]["total"] < counts["before"]["total"]
     pruned_layers = [i for i, (b, a) in enumerate(zip(counts["before"]["layers"], counts["after"]["layers"])) if b != a]
     assert pruned_layers == ([0, 1, 2] if layers == "all" else [1, 2])

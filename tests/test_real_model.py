@@ -61,3 +61,50 @@ def test_pruning_report_counts_match_a_hand_count(smollm2_dir, ratio, kept_kv, k
     assert after == expected < before
     saved = json.loads((folder / "config.json").read_text())
     assert saved["tie_word_embeddings"] is True
+
+
+#: the paper's other commonsense tasks (scored per choice) and the perplexity tasks (whole documents)
+CHOICE_TASKS, PERPLEXITY_TASKS = ["winogrande", "hellaswag"], ["wikitext", "ptb_tailored"]
+
+
+def _responses(results, task):
+    """{(doc_id, index): log-likelihood} of every request: (loglik, is_greedy) pairs and rolling floats alike."""
+    out = {}
+    for sample in results["samples"][task]:
+        for index, resp in enumerate(sample["resps"]):
+            value = resp[0]
+            out[(sample["doc_id"], index)] = float(value[0] if isinstance(value, (list, tuple)) else value)
+    return out
+
+
+def test_winogrande_hellaswag_and_perplexity_score_like_hf_per_request(smollm2_dir, hub_dir, shared_dir, task_manager,
+                                                                      monkeypatch):
+    """``--model tailored`` with no pruning or adapters is lm-eval's ``hf`` per request, within 1e-6 in
+    float32: WinoGrande (a context per choice), HellaSwag, and rolling log-likelihoods of whole
+    WikiText-2 pages and PTB documents. A perplexity task gets no adapter, and says so."""
+    import lm_eval
+
+    monkeypatch.chdir(hub_dir)
+    monkeypatch.setenv("TAILORED_PTB_DIR", str(shared_dir / "data" / "text"))
+
+    def run(model, args, tasks, limit):
+        return lm_eval.simple_evaluate(model=model, model_args=args, tasks=tasks, limit=limit, device="cpu",
+                                       batch_size=4, log_samples=True, task_manager=task_manager)
+
+    for tasks, limit in ((CHOICE_TASKS, 40), (PERPLEXITY_TASKS, 2)):
+        ours = run("tailored", f"pretrained={smollm2_dir},shots=0,dtype=float32,max_length=1024", tasks, limit)
+        theirs = run("hf", f"pretrained={smollm2_dir},dtype=float32,max_length=1024", tasks, limit)
+        for task in tasks:
+            a, b = _responses(ours, task), _responses(theirs, task)
+            assert a.keys() == b.keys() and len(a) >= limit
+            worst = max(abs(a[k] - b[k]) for k in a)
+            print(f"{task}: {len(a)} requests, max |Δ loglik| tailored vs hf = {worst:.3g}")
+            assert worst <= 1e-6
+            for metric, value in theirs["results"][task].items():
+                if metric != "alias":
+                    assert ours["results"][task][metric] == pytest.approx(value, rel=1e-9, abs=1e-12), metric
+    pruned = run("tailored", f"pretrained={smollm2_dir},dtype=float32,max_length=1024,prune_ratio=0.2,"
+                             f"prune_layers=4-27,importance=l2,shots=4,epochs=1", ["wikitext"], 2)
+    assert pruned["config"]["tailored"]["adapters"] == {}
+    assert "no answer to train on" in pruned["config"]["tailored"]["unadapted"]["wikitext"]
+    assert pruned["results"]["wikitext"]["word_perplexity,none"] > theirs["results"]["wikitext"]["word_perplexity,none"]

@@ -10,7 +10,7 @@ from tailored_harness.core import paths
 from tailored_harness.taskio import templates
 
 PLUGIN_TASKS = ("boolq_tailored", "piqa_tailored", "arc_easy_tailored", "arc_challenge_tailored", "openbookqa_tailored",
-                "synth_boolq", "synth_piqa", "synth_qa")
+                "hellaswag_tailored", "winogrande_tailored", "ptb_tailored", "synth_boolq", "synth_piqa", "synth_qa")
 
 
 def test_plugin_tasks_indexed_without_include_path(task_manager):
@@ -104,14 +104,21 @@ def test_science_tasks_score_the_gold_choice_in_their_prompt(tmp_path, task_mana
 
 #: benchmark -> its pool's template prefix; the default template (prompts/<prefix>.jinja) is the
 #: benchmark's own task, templates 2 to 5 (prompts/<prefix>_t<k>.jinja) are <benchmark>_tailored_t<k>.
-POOLS = {"boolq": "boolq", "piqa": "piqa", "arc_easy": "arc", "arc_challenge": "arc", "openbookqa": "openbookqa"}
+POOLS = {"boolq": "boolq", "piqa": "piqa", "arc_easy": "arc", "arc_challenge": "arc", "openbookqa": "openbookqa",
+         "hellaswag": "hellaswag", "winogrande": "winogrande"}
 SAMPLE_DOCS = {"boolq": {"passage": "Water boils at 100 degrees at sea level.", "question": "does water boil at 100 degrees",
                          "label": 1},
                "piqa": {"goal": "Keep bread fresh", "sol1": "Seal it in a bag.", "sol2": "Leave it open.", "label": 0},
                "arc": {"question": "Which gas do plants take in?", "choices": {"text": ["CO2", "O2"], "label": ["A", "B"]},
                        "answerKey": "A"},
                "openbookqa": {"question_stem": "The sun is the source of", "answerKey": "A",
-                              "choices": {"text": ["energy", "rain"], "label": ["A", "B"]}}}
+                              "choices": {"text": ["energy", "rain"], "label": ["A", "B"]}},
+               "hellaswag": {"activity": "Baking", "context": "She puts the dough in the oven. she",
+                             "options": ["waits.", "swims."], "gold": 0},
+               "winogrande": {"sentence": "The cup fell off the shelf because _ was wobbly.", "option1": "the cup",
+                              "option2": "the shelf", "answer": "2", "filled": "The cup fell off the shelf because the shelf"}}
+#: benchmarks whose template writes each choice's context (partial evaluation): it is their doc_to_choice
+PARTIAL = {"winogrande"}
 
 
 def _pool(benchmark: str) -> list[tuple[str, str]]:
@@ -124,9 +131,10 @@ def test_each_benchmark_has_a_pool_of_five_distinct_templates_each_a_task(task_m
     from lm_eval.tasks._yaml_loader import load_yaml
 
     pool = _pool(benchmark)
+    field = "doc_to_choice" if benchmark in PARTIAL else "doc_to_text"
     for name, template in pool:
-        config = load_yaml(task_manager.task_index[name].yaml_path)
-        assert config["task"] == name and config["doc_to_text"].__name__ == template
+        config = load_yaml(task_manager.task_index[name].yaml_path, recursive=True)
+        assert config["task"] == name and config[field].__name__ == template
     doc = SAMPLE_DOCS[POOLS[benchmark]]
     texts = [templates.render(template, doc) for _, template in pool]
     assert len(set(texts)) == len(pool) == 5
@@ -134,12 +142,12 @@ def test_each_benchmark_has_a_pool_of_five_distinct_templates_each_a_task(task_m
     assert group["group"] in task_manager.all_groups
     assert group["task"] == [name for name, _ in pool]
     assert {m["metric"] for m in group["aggregate_metric_list"]} == {"acc", "acc_norm"} - (
-        {"acc_norm"} if benchmark == "boolq" else set())
+        {"acc_norm"} if benchmark in ("boolq", "winogrande") else set())
 
 
 def test_every_shipped_template_belongs_to_a_pool_a_generation_task_or_a_synthetic_task():
     pooled = {template for benchmark in POOLS for _, template in _pool(benchmark)}
-    generation = {"piqa_gen", "arc_gen", "openbookqa_gen"}  # tests/test_tasks_gen.py
+    generation = {"piqa_gen", "arc_gen", "openbookqa_gen", "hellaswag_gen", "winogrande_gen"}  # tests/test_tasks_gen.py
     assert set(templates.available()) == pooled | generation | {"qa"}
 
 

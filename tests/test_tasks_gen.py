@@ -17,7 +17,11 @@ GEN_TASKS = {
     "arc_easy_gen_tailored": ("arc_gen", "question", lambda doc: doc["answerKey"]),
     "arc_challenge_gen_tailored": ("arc_gen", "question", lambda doc: doc["answerKey"]),
     "openbookqa_gen_tailored": ("openbookqa_gen", "question_stem", lambda doc: doc["answerKey"].strip()),
+    "hellaswag_gen_tailored": ("hellaswag_gen", "activity", lambda doc: "ABCD"[int(doc["label"])]),
+    "winogrande_gen_tailored": ("winogrande_gen", "sentence", lambda doc: doc["answer"]),
 }
+#: labels a listing template writes before each option, where they are not the document's own
+LISTED = {"piqa": ["A", "B"], "hellaswag": ["A", "B", "C", "D"], "winogrande": ["1", "2"]}
 
 
 def _docs(name: str, split: str, n: int = 6) -> list[dict]:
@@ -28,6 +32,12 @@ def _docs(name: str, split: str, n: int = 6) -> list[dict]:
         if name.startswith("boolq"):
             docs.append({"idx": i, "passage": f"{split} passage {i}.", "question": f"{split} {i} is even",
                          "label": int(i % 2 == 0)})
+        elif name.startswith("hellaswag"):
+            docs.append({"ind": i, "activity_label": f"{split} activity {i}", "ctx_a": f"{split} context {i}.",
+                         "ctx_b": "she", "endings": [f"ending {j} of {i}." for j in range(4)], "label": str(i % 4)})
+        elif name.startswith("winogrande"):
+            docs.append({"qID": f"{split}-{i}", "sentence": f"{split} sentence {i}: _ won the race.",
+                         "option1": f"first {i}", "option2": f"second {i}", "answer": str(i % 2 + 1)})
         elif name.startswith("piqa"):
             docs.append({"goal": f"{split} goal {i}", "sol1": f"first way {i}", "sol2": f"second way {i}",
                          "label": i % 2})
@@ -90,14 +100,14 @@ def test_generation_task_writes_its_prompt_and_scores_exact_match_after_normalis
     task = _local_task(name, task_manager, tmp_path)
     assert task.OUTPUT_TYPE == "generate_until" and task.config.generation_kwargs["until"] == ["\n"]
     scored = "test" if task.has_test_docs() else "validation"  # the stock tasks' evaluated split
-    assert task.config.test_split == (None if name.startswith(("boolq", "piqa")) else "test")
+    assert task.config.test_split == (None if name.startswith(("boolq", "piqa", "hellaswag", "winogrande")) else "test")
     for doc in task.eval_docs:
         assert doc[field].startswith(scored)
         context, continuation = scored_pair(task, doc)  # what the adapter trains on
         assert context == task.doc_to_text(doc) == templates.render(template, doc)
         assert continuation == f" {gold(doc)}"
         if template.endswith("_gen"):  # every option is listed with its label
-            labels = doc["choices"]["label"] if "choices" in doc else ["A", "B"]
+            labels = doc["choices"]["label"] if "choices" in doc else LISTED[name.split("_")[0]]
             assert all(f"\n{label}. " in context for label in labels)
     local = f"{name}_local"
     for mode, expected in (("right", 1.0), ("wrong", 0.0), ("invalid", 0.0)):

@@ -351,3 +351,49 @@ def test_repeated_vllm_run_loads_no_weights_on_transformers(vllm_model_dir, tmp_
     opened, cache = repeated_run_reads_no_dense_weights(vllm_model_dir, tmp_path, ",backend=vllm")
     if opened:  # the tracer sees vLLM open the merged folders' weights, and nothing opens the checkpoint's
         assert _weights_under(opened, cache / "merged") and not _weights_under(opened, cache / "pruned")
+
+
+@needs_vllm
+@pytest.mark.slow
+@pytest.mark.vllm
+@pytest.mark.shared
+def test_smollm2_winogrande_hellaswag_wikitext_pruned_and_adapted_agree_on_vllm(smollm2_gguf, smollm2_dir, hub_dir,
+                                                                                task_manager, monkeypatch):
+    """WinoGrande (a context per choice), HellaSwag and WikiText-2 (rolling log-likelihoods) on the real
+    model pruned with per-layer widths, each choice task with its own adapter: vLLM against hf per
+    request. Choice requests within 5e-4, as above. A WikiText page sums some 1,500 to 5,000 token
+    log-likelihoods, and the drift between the two sets of kernels grows with that sum, so pages are
+    compared per token of the page: within 5e-5 (2.5e-5 per token is the bound measured above on
+    PIQA's 20-token continuations)."""
+    import lm_eval
+
+    monkeypatch.chdir(hub_dir)
+    args = f"pretrained={smollm2_gguf},dtype=float32,max_length=1024{SMOLLM2_PRUNED},shots=16,epochs=1"
+    tasks = {"winogrande": 10, "hellaswag": 10, "wikitext": 2}
+
+    def run(backend, task):
+        return lm_eval.simple_evaluate(model="tailored", model_args=f"{args},backend={backend}", tasks=[task],
+                                       limit=tasks[task], device="cpu", batch_size="auto" if backend == "vllm" else 4,
+                                       log_samples=True, task_manager=task_manager)
+
+    for task in tasks:
+        vllm, hf = run("vllm", task), run("hf", task)
+        if task == "wikitext":
+            assert vllm["config"]["tailored"]["unadapted"] == hf["config"]["tailored"]["unadapted"]
+            assert set(vllm["config"]["tailored"]["unadapted"]) == {"wikitext"}
+        else:
+            assert set(vllm["config"]["tailored"]["adapters"]) == {task}
+        ours, theirs = _requests(vllm, task), _requests(hf, task)
+        assert ours.keys() == theirs.keys() and len(ours) >= tasks[task]
+        if task == "wikitext":
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+            tokens = {(s["doc_id"], 0): len(tokenizer(s["doc"]["page"])["input_ids"]) for s in vllm["samples"][task]}
+            worst = max(abs(float(ours[k]) - float(theirs[k])) / tokens[k] for k in ours)
+            print(f"smollm2 pruned {task}: {len(ours)} pages, max |Δ loglik| per token vLLM vs hf = {worst:.3g}")
+            assert worst <= 5e-5
+        else:
+            worst = max(abs(float(ours[k][0]) - float(theirs[k][0])) for k in ours)
+            print(f"smollm2 pruned+adapted {task}: {len(ours)} requests, max |Δ loglik| vLLM vs hf = {worst:.3g}")
+            assert worst <= 5e-4 and all(bool(ours[k][1]) == bool(theirs[k][1]) for k in ours)

@@ -131,18 +131,25 @@ def _train(model, tokenizer, training, spec: AdaptSpec, name: str, progress: boo
                         "losses": losses, "seconds": seconds, "cost": cost, **training.record}
 
 
+#: why a task scored on whole documents gets no adapter (the log and ``config.tailored.unadapted`` say it)
+NO_ANSWER = ("scores whole documents (loglikelihood_rolling, a perplexity task): no answer to train on, so it is "
+             "scored with the model alone (pruned, if asked), no adapter")
+
+
+def unadapted(tasks: dict[str, Any] | None) -> dict[str, str]:
+    """``{task: why}`` for the run's tasks that get no adapter: those scoring whole documents."""
+    return {name: NO_ANSWER for name, task in sorted((tasks or {}).items())
+            if task.OUTPUT_TYPE == "loglikelihood_rolling"}
+
+
 def trainable(tasks: dict[str, Any], warn: bool = True) -> dict[str, Any]:
     """The tasks an adapter can train for, by name: not those scoring whole documents
     (``loglikelihood_rolling``), which have no answer to train on (a warning says so)."""
-    out = {}
-    for name, task in sorted(tasks.items()):
-        if task.OUTPUT_TYPE == "loglikelihood_rolling":
-            if warn:
-                logger.warning("task %s scores whole documents (loglikelihood_rolling): no answer to train on, "
-                               "so it is scored without an adapter", name)
-            continue
-        out[name] = task
-    return out
+    skipped = unadapted(tasks)
+    if warn:
+        for name, why in skipped.items():
+            logger.warning("task %s %s", name, why)
+    return {name: task for name, task in sorted(tasks.items()) if name not in skipped}
 
 
 def _require_tasks(tasks: dict[str, Any] | None, spec: AdaptSpec) -> dict[str, Any]:

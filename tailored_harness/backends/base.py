@@ -101,6 +101,9 @@ class Backend:
     #: ``{task: (anchor, task object)}``: what ``adapt_method=tell`` puts before each request of a task
     #: (set by ``prepare``; the class default is never mutated).
     anchors: dict[str, tuple[str, Any]] = {}
+    #: ``{task: why}``: the run's tasks scored without an adapter although adapters were asked for
+    #: (perplexity tasks; set by ``prepare``, reported as ``config.tailored.unadapted``).
+    unadapted: dict[str, str] = {}
 
     def route(self, task_name: str | None) -> str:
         """Route key for a task's requests; tasks with equal keys are scored in one call."""

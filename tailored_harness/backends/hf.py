@@ -143,6 +143,7 @@ class HFBackend(Backend):
             return
         from tailored_harness.adapt import pipeline
 
+        self.unadapted = pipeline.unadapted(tasks)
         model, self.adapters = self.train_adapters(tasks)
         if not self.adapters:
             return
@@ -239,4 +240,4 @@ class HFBackend(Backend):
     def info(self) -> dict[str, Any]:
         adapters = {task: adapter_info(a) for task, a in self.adapters.items()}
         return {"backend": self.name, "device": self.device, "pretrained": self.pretrained, "pruning": self.pruning,
-                "adapters": adapters, **self.prompt_info()}
+                "adapters": adapters, **({"unadapted": self.unadapted} if self.unadapted else {}), **self.prompt_info()}

@@ -102,13 +102,16 @@ class VLLMBackend(Backend):
             workshop.prepare(tasks)
             adapters = workshop.adapters
         elif self.spec.adapt_spec() is not None:
+            from tailored_harness.adapt import pipeline
+
+            workshop.unadapted = pipeline.unadapted(tasks)
             workshop.prune_and_load(tasks)  # the pruned checkpoint, read only if an adapter must train on it
             _, adapters = workshop.train_adapters(tasks)
         else:
             workshop.prune_only(tasks)
         self.pruning, self.prompt_choices = workshop.pruning, workshop.prompt_choices
         self.prompt_selections = workshop.prompt_selections
-        self.anchors = workshop.anchors
+        self.anchors, self.unadapted = workshop.anchors, workshop.unadapted
         self.strategy = strategy_class(self.strategy.name)(workshop.scored_folder, adapters)
         self.workshop = None
         _release_memory()
@@ -171,7 +174,7 @@ class VLLMBackend(Backend):
         return {"backend": self.name, "vllm": vllm_version(), "pretrained": self.pretrained,
                 "engine": {**engine_defaults(self.spec, self.cpu), **self.strategy.engine_args()},
                 "adapter_strategy": self.strategy.name, "pruning": self.pruning, "adapters": adapters,
-                **self.prompt_info()}
+                **({"unadapted": self.unadapted} if self.unadapted else {}), **self.prompt_info()}
 
 
 def _shutdown(lm: "LM") -> None:

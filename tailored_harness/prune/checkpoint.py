@@ -23,7 +23,7 @@ from tailored_harness.core.paths import atomic_dir, cache_dir, file_sha256, is_f
 logger = logging.getLogger(__name__)
 
 REPORT_FILE = "pruning.json"
-PRUNE_VERSION = 1  # bump when the pruning code changes what a spec produces
+PRUNE_VERSION = 2  # bump when the pruning code changes what a spec produces (2: vectorize as LLM-Pruner's)
 MODELING_FILE = "modeling_tailored_llama.py"
 AUTO_MAP = {
     "AutoConfig": "modeling_tailored_llama.TailoredLlamaConfig",

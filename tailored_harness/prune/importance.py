@@ -10,11 +10,18 @@ name           element salience                  unit score
 l1             ``|w|``                           sum over the unit's weights
 l2             ``w**2``                          sum (same ranking as the L2 norm)
 random         (none)                            uniform random, seeded
-vectorize      ``w * g``                         ``|sum|`` (first-order Taylor, vector-wise)
+vectorize      ``w * g``                         sum of ``|sum|`` (first-order Taylor, vector-wise)
 param_first    ``|w * g|``                       sum (first-order Taylor, element-wise)
 param_second   ``w**2 * s``                      sum (second-order, diagonal Fisher)
 param_mix      ``|w * g - 0.5 * w**2 * s|``      sum (first plus second order)
 ============== ================================= =========================================
+
+A unit's score sums over its members (the projections it owns rows or columns of) and over its
+channels (a KV group's ``head_dim`` rows of ``k_proj``, ...). ``vectorize`` takes the magnitude of
+each member's signed sum along one row or column first, then sums those magnitudes, exactly as
+LLM-Pruner's ``TaylorImportance`` does (``salience.sum(1).abs()`` per layer, then the group sum);
+taking one magnitude of the whole unit's signed sum instead (this module before ``PRUNE_VERSION`` 2)
+lets the members' terms cancel one another.
 
 Memory. LLM-Pruner keeps a full gradient and a full squared-gradient accumulator per weight, about
 three copies of the model. Here no weight gradient is ever formed: weights are frozen, the
@@ -52,7 +59,7 @@ class Criterion:
     name = "base"
     needs_gradients = False
     needs_second_order = False
-    signed = False  # True: the unit score is |sum of signed salience|
+    signed = False  # True: each member's row or column sum is signed; its magnitude is what adds up
 
     def salience(self, w, g=None, s=None):
         raise NotImplementedError
@@ -178,18 +185,20 @@ def member_salience(criterion: Criterion, weight, x=None, grad_out=None) -> "tor
     return per_row, per_col
 
 
-def _add_member(scores: dict, kind: str, member, geometry: Geometry, per_row, per_col) -> None:
+def _add_member(scores: dict, kind: str, member, geometry: Geometry, per_row, per_col, signed: bool = False) -> None:
+    """Add one member's per-row or per-column salience to its kind's unit scores (magnitudes first
+    for a signed criterion: LLM-Pruner's ``vectorize``)."""
     per_index = per_row if member.axis == ROWS else per_col
-    scores[kind] += reduce_to_units(per_index, geometry.width(member.width))
+    scores[kind] += reduce_to_units(per_index.abs() if signed else per_index, geometry.width(member.width))
 
 
-def _finish(model, criterion: Criterion, scores: Scores) -> Scores:
-    """Signed criteria take the magnitude; each kind gets the shape selection reads (:func:`arrange`)."""
+def _finish(model, scores: Scores) -> Scores:
+    """Each kind gets the shape selection reads (:func:`arrange`)."""
     geometry = Geometry.of(model.config)
     out = {}
     for i, kinds in scores.items():
         layer = model.model.layers[i]
-        out[i] = {k: arrange(k, layer, geometry.at(layer), v.abs() if criterion.signed else v) for k, v in kinds.items()}
+        out[i] = {k: arrange(k, layer, geometry.at(layer), v) for k, v in kinds.items()}
     return out
 
 
@@ -204,14 +213,14 @@ def weight_scores(model, criterion: Criterion, layers: list[int], seed: int = 0,
         generator = torch.Generator().manual_seed(seed)
         scores = {i: {k: torch.rand(v.shape, generator=generator, dtype=torch.float64) for k, v in units.items()}
                   for i, units in scores.items()}
-        return _finish(model, criterion, scores)
+        return _finish(model, scores)
     geometry = Geometry.of(model.config)
     for i in tqdm(layers, desc=f"scoring units ({criterion.name})", unit="layer", disable=not progress):
         layer = model.model.layers[i]
         for kind, member in _members(kinds):
             per_row, per_col = member_salience(criterion, submodule(layer, member.module).weight.data)
-            _add_member(scores[i], kind, member, geometry.at(layer), per_row, per_col)
-    return _finish(model, criterion, scores)
+            _add_member(scores[i], kind, member, geometry.at(layer), per_row, per_col, criterion.signed)
+    return _finish(model, scores)
 
 
 def _recompute_activations(model, dropouts: dict) -> None:
@@ -284,7 +293,7 @@ def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, l
             def on_grad(grad):
                 per_row, per_col = member_salience(criterion, module.weight.data, x, grad.detach())
                 _add_member(scores[layer_index], kind, member, geometry.at(model.model.layers[layer_index]),
-                            per_row, per_col)
+                            per_row, per_col, criterion.signed)
                 bar.update()
 
             output.register_hook(on_grad)
@@ -316,7 +325,7 @@ def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, l
             _stop_recomputing(model)
         model.train(was_training)
         bar.close()
-    return _finish(model, criterion, scores)
+    return _finish(model, scores)
 
 
 def score_units(model, criterion_name: str, layers: list[int], input_ids=None, labels=None, seed: int = 0,

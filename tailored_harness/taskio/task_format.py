@@ -29,9 +29,15 @@ def _gold_index(task, doc: dict[str, Any], choices: list[str]) -> int:
 
 
 def gold_label(task, doc: dict[str, Any]) -> int | None:
-    """The gold choice index of a multiple-choice document (for stratified sampling); ``None`` otherwise."""
-    if task.OUTPUT_TYPE != "multiple_choice" or getattr(task, "multiple_input", 0):
+    """The gold choice index of a multiple-choice document (for stratified sampling); ``None`` otherwise.
+
+    A multiple-input task (WinoGrande: one context per choice, one shared continuation) names its gold
+    context by ``doc_to_text``, which is what lm-eval's ``process_results`` reads for it.
+    """
+    if task.OUTPUT_TYPE != "multiple_choice":
         return None
+    if getattr(task, "multiple_input", 0):
+        return int(task.doc_to_text(doc))
     return _gold_index(task, doc, task.doc_to_choice(doc))
 
 
@@ -60,7 +66,11 @@ def rewrite_plain_contexts(requests: Sequence[Any], entries: dict[str, Any], *, 
         if entry is None or getattr(request, mark, False):
             continue
         context, *rest = request.arguments
-        if context != zero_shot_context(task_of(entry), request.doc):
+        plain = zero_shot_context(task_of(entry), request.doc)
+        if isinstance(plain, list):  # one context per choice: nothing here was chosen or trained for that
+            raise TailoredError(f"{action} task {request.task_name!r}: it writes one context per choice (multiple "
+                                f"inputs, as WinoGrande), which {action.split()[0]} does not support yet; drop it for this task")
+        if context != plain:
             raise TailoredError(f"{action} task {request.task_name!r}: its requests are not its plain zero-shot prompt "
                                 f"(a chat template, system instruction or few-shot examples were added). "
                                 f"Use {instead} with those options")
@@ -71,19 +81,20 @@ def rewrite_plain_contexts(requests: Sequence[Any], entries: dict[str, Any], *, 
 def scored_pair(task, doc: dict[str, Any]) -> tuple[str, str]:
     """``(context, continuation)`` of ``doc`` with its gold answer, as the task scores it zero-shot.
 
-    Raises a :class:`TailoredError` for output types without a context/continuation split
-    (``loglikelihood_rolling``) and for multiple-input tasks (one context per choice).
+    A multiple-input task (WinoGrande) scores one context per choice against one shared
+    continuation: its pair is the gold choice's context and that continuation, exactly the request
+    lm-eval scores for the gold answer. Raises a :class:`TailoredError` for output types without a
+    context/continuation split (``loglikelihood_rolling``).
     """
     kind = task.OUTPUT_TYPE
     name = getattr(task, "task_name", None) or getattr(getattr(task, "config", None), "task", None) or type(task).__name__
     if kind not in SUPPORTED:
         raise TailoredError(f"task {name!r} has output_type {kind!r}; training on scored examples supports "
                             f"{', '.join(SUPPORTED)}")
-    if getattr(task, "multiple_input", 0):
-        raise TailoredError(f"task {name!r} puts its choices in the context (multiple inputs); "
-                            f"that format is not supported for training yet")
     context = zero_shot_context(task, doc)
     delimiter = task.config.target_delimiter
+    if kind == "multiple_choice" and getattr(task, "multiple_input", 0):
+        return context[gold_label(task, doc)], f"{delimiter}{task.doc_to_target(doc)}"
     if kind == "multiple_choice":
         choices = task.doc_to_choice(doc)
         return context, f"{delimiter}{choices[_gold_index(task, doc, choices)]}"
