@@ -54,17 +54,17 @@ def grid(name: str, ratios: list[float]) -> list[dict]:
             out.append(cfg(f"taylor_{r}", "param_first", r))
             out.append(cfg(f"l2_{r}", "l2", r))
             out += [cfg(f"random_{r}_s{s}", "random", r, seed=s) for s in SEEDS]
-        elif name == "variants":  # with its own reference rows, so every comparison is on the same text
+        elif name == "variants":  # most telling first; its reference rows are the criteria grid's (same --out)
             out.append(cfg(f"taylor_{r}", "param_first", r))
             out += [cfg(f"random_{r}_s{s}", "random", r, seed=s) for s in SEEDS]
-            out += [cfg(f"{c}_{r}", c, r) for c in ("vectorize", "param_second", "param_mix", "l1")]
-            out += [cfg(f"taylor_{r}_n{n}x{L}", "param_first", r, samples=n, seq_len=L)
-                    for n, L in ((32, 128), (128, 128))]
+            for part in ("mlp", "attention"):  # where does Taylor lose: the MLP's channels or the KV groups?
+                out.append(cfg(f"taylor_{r}_{part}", "param_first", r, part=part))
+                out += [cfg(f"random_{r}_{part}_s{s}", "random", r, seed=s, part=part) for s in SEEDS[:2]]
+            out += [cfg(f"{c}_{r}", c, r) for c in ("param_second", "vectorize")]
+            out.append(cfg(f"taylor_{r}_n128x128", "param_first", r, samples=128, seq_len=128))
+            out += [cfg(f"{c}_{r}", c, r) for c in ("param_mix", "l1")]
             out += [cfg(f"taylor_{r}_alpaca", "param_first", r, calibration="alpaca"),
                     cfg(f"taylor_{r}_s1", "param_first", r, seed=1), cfg(f"taylor_{r}_s2", "param_first", r, seed=2)]
-            for part in ("mlp", "attention"):
-                out.append(cfg(f"taylor_{r}_{part}", "param_first", r, part=part))
-                out.append(cfg(f"random_{r}_{part}", "random", r, part=part))
         else:
             raise SystemExit(f"--grid {name!r}: valid: criteria, variants")
     return out

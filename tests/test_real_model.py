@@ -101,8 +101,9 @@ def test_winogrande_hellaswag_and_perplexity_score_like_hf_per_request(smollm2_d
             print(f"{task}: {len(a)} requests, max |Δ loglik| tailored vs hf = {worst:.3g}")
             assert worst <= 1e-6
             for metric, value in theirs["results"][task].items():
-                if metric != "alias":
-                    assert ours["results"][task][metric] == pytest.approx(value, rel=1e-9, abs=1e-12), metric
+                if metric != "alias":  # equal (a stderr lm-eval cannot compute is the string "N/A")
+                    expected = pytest.approx(value, rel=1e-9, abs=1e-12) if isinstance(value, float) else value
+                    assert ours["results"][task][metric] == expected, metric
     pruned = run("tailored", f"pretrained={smollm2_dir},dtype=float32,max_length=1024,prune_ratio=0.2,"
                              f"prune_layers=4-27,importance=l2,shots=4,epochs=1", ["wikitext"], 2)
     assert pruned["config"]["tailored"]["adapters"] == {}
