@@ -52,7 +52,8 @@ def test_prompt_spec_validates_with_one_line_naming_the_choices():
 
 def test_every_benchmark_pool_starts_with_its_default_task():
     found = pools.pools()
-    assert set(found) == {f"{b}_tailored" for b in ("boolq", "piqa", "arc_easy", "arc_challenge", "openbookqa")}
+    assert set(found) == {f"{b}_tailored" for b in ("boolq", "piqa", "arc_easy", "arc_challenge", "openbookqa",
+                                                   "hellaswag", "winogrande")}
     for default, members in found.items():
         assert members[0] == default and len(members) == 5 and len(set(members)) == 5
         assert all(pools.member_yaml(m).is_file() for m in members[1:])
