@@ -11,6 +11,13 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Under pytest-xdist (the README's ``pytest -n 2``) each worker gets its share of the cores, for torch
+# here and in every lm_eval process a test starts: two workers of two threads each on two cores slow
+# each other many times over. Read before torch is first imported.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_share))
+    os.environ.setdefault("MKL_NUM_THREADS", str(_share))
 
 import pytest  # noqa: E402
 
@@ -108,6 +115,41 @@ def isolated_cache(tmp_path_factory) -> Path:
         os.environ[CACHE_ENV] = old
 
 
+@pytest.fixture(scope="session", autouse=True)
+def builtin_task_index():
+    """Index lm-eval's own task folder once per test process, not once per ``TaskManager``.
+
+    ``simple_evaluate`` without a ``task_manager`` builds a new one, and every ``TaskManager`` parses
+    the thousands of YAML files under ``lm_eval/tasks`` again (5 to 10 s each, most of many tests'
+    time). That folder does not change during a test run, so its entries are parsed once here and
+    copied into each index; include paths (the plugin's tasks, a test's own folder) are still read
+    every time, in the same order and with the same precedence as lm-eval's ``TaskIndex.build``.
+    """
+    import copy
+
+    import lm_eval.tasks as tasks_package
+    from lm_eval.tasks._index import TaskIndex
+
+    builtin = Path(tasks_package.__file__).parent
+    original = TaskIndex.__dict__["build"]
+    build = original.__func__
+    memo: dict[str, object] = {}
+
+    def cached_build(paths, *, resolve_includes=True):
+        paths = [Path(p) for p in paths]
+        if not paths or paths[0] != builtin:
+            return build(paths, resolve_includes=resolve_includes)
+        if resolve_includes not in memo:
+            memo[resolve_includes] = build([builtin], resolve_includes=resolve_includes)
+        index = copy.deepcopy(memo[resolve_includes])
+        index.update(build(paths[1:], resolve_includes=resolve_includes))  # later paths override earlier
+        return index
+
+    TaskIndex.build = staticmethod(cached_build)
+    yield
+    TaskIndex.build = original
+
+
 @pytest.fixture(scope="session")
 def task_manager():
     """One TaskManager per session: building one indexes every lm-eval task (about 10 s)."""
@@ -166,6 +208,27 @@ def local_task_manager(folder: Path, plugin_yaml: Path, task: str, docs: dict[st
         "include": str(plugin_yaml), "task": task, "dataset_path": "json", "dataset_name": None,
         "dataset_kwargs": {"data_files": files}}))
     return TaskManager(include_path=str(folder))
+
+
+def piqa_docs(split: str, n: int) -> list[dict]:
+    return [{"goal": f"{split} goal {i}: open a jar", "sol1": f"{split} twist the lid {i}",
+             "sol2": f"{split} hit the jar {i}", "label": i % 2} for i in range(n)]
+
+
+@pytest.fixture()
+def boolq_and_piqa(tmp_path):
+    """Local boolq_tailored and piqa_tailored (the plugin's YAMLs over local files), one TaskManager."""
+    from lm_eval.tasks import TaskManager, get_task_dict
+
+    from tailored_harness.core.paths import tasks_dir
+    from tailored_harness.lmeval.run_context import flatten
+
+    local_task_manager(tmp_path / "b", tasks_dir() / "boolq_tailored.yaml", "boolq_tailored",
+                       {"train": boolq_docs("train", 9), "validation": boolq_docs("validation", 4)})
+    local_task_manager(tmp_path / "p", tasks_dir() / "piqa_tailored.yaml", "piqa_tailored",
+                       {"train": piqa_docs("train", 7), "validation": piqa_docs("validation", 3)})
+    manager = TaskManager(include_path=[str(tmp_path / "b"), str(tmp_path / "p")])
+    return manager, flatten(get_task_dict(["boolq_tailored", "piqa_tailored"], manager))
 
 
 @pytest.fixture()

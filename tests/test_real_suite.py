@@ -5,6 +5,8 @@ cache of its own, checked against results/smollm2-quick-baseline.json."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import pytest
 
@@ -16,11 +18,18 @@ SUITE = ["bash", str(REPO_ROOT / "run_suite.sh"), "--suite", "smollm2", "--quick
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory, hub_dir):
+def quick_run(tmp_path_factory, hub_dir, smollm2_dir, isolated_cache):
+    """The suite in a cache of its own but for SmolLM2's GGUF file and converted folder, linked from
+    the session's cache (``smollm2_dir`` tests fetching and converting them): every pruned checkpoint
+    and adapter is built here from nothing."""
     from tailored_harness.core.paths import CACHE_ENV
 
     out = tmp_path_factory.mktemp("real-suite")
-    env = {CACHE_ENV: str(tmp_path_factory.mktemp("real-suite-cache"))}
+    cache = tmp_path_factory.mktemp("real-suite-cache")
+    for kind in ("real-models", "gguf"):
+        shutil.copytree(isolated_cache / kind, cache / kind, copy_function=os.link)
+    assert (cache / smollm2_dir.relative_to(isolated_cache)).is_dir()
+    env = {CACHE_ENV: str(cache)}
     result = run_cli([*SUITE, "--data-dir", str(hub_dir), "--out", str(out / "suite.json"), "--runs", str(out / "runs")],
                      env=env, timeout=3600)
     return result, json.loads((out / "suite.json").read_text()) if (out / "suite.json").is_file() else None

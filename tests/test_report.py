@@ -120,6 +120,28 @@ def test_check_flags_only_drops_beyond_the_allowance():
     assert "| a " in table and "| c " in table and "| b " not in table
 
 
+def test_perplexity_regresses_when_it_rises_relative_to_its_baseline():
+    """lm-eval marks perplexity lower-is-better; a rise beyond the allowance (relative: floor 2%) is
+    the regression, a fall is an improvement."""
+    results = {"results": {"wikitext": {"word_perplexity,none": 40.0, "word_perplexity_stderr,none": "N/A",
+                                        "bits_per_byte,none": 0.9}},
+               "higher_is_better": {"wikitext": {"word_perplexity": False, "bits_per_byte": False}}}
+    rows = report.rows_from_results(results, "dense")
+    assert [r["higher_is_better"] for r in rows] == [False, False]
+    assert report.rows_from_results(RESULTS, "dense")[0]["higher_is_better"] is True  # absent: higher is better
+    spec = report.CheckSpec(z=2.0, floor=0.02)
+
+    def compare(value):
+        now = [dict(rows[1], value=value)]
+        (comparison,) = report.check(now, [{k: v for k, v in rows[1].items() if k != "higher_is_better"}], spec)
+        return comparison
+
+    assert compare(40.6).drop == pytest.approx(0.015) and not compare(40.6).regressed  # +1.5% < 2%
+    assert compare(41.0).regressed and compare(41.0).allowance == 0.02  # +2.5%
+    assert not compare(30.0).regressed and compare(30.0).drop == pytest.approx(-0.25)
+    assert "+2.5% (lower is better)" in report.format_regressions([compare(41.0)])
+
+
 def test_check_spec_is_validated():
     with pytest.raises(ValueError, match="floor=1.5"):
         report.CheckSpec(floor=1.5)

@@ -98,11 +98,17 @@ def test_adapting_keeps_at_least_the_pruned_accuracy_and_clearly_adds_on_some_ta
 
 
 def test_second_run_reuses_world_and_model(first_run, suite_env, tmp_path):
-    result = run_cli([*SUITE, "--limit", "50", "--no-check", "--out", str(tmp_path / "suite.json"), "--runs", str(tmp_path / "runs")],
-                     env=suite_env)
+    """The world, the reference model and the first run's adapters come from the cache. The two adapted
+    rows of the default run are rerun alone (``--config`` with the default run's arguments): the other
+    seventeen rows would only score again."""
+    world = run_cli(["tailored", "world"], env=suite_env)
+    assert world.returncode == 0 and "reused cached synthetic world" in world.stderr, world.stderr[-3000:]
+    adapted = [arg for r in (2, 5) for arg in ("--config", f"p{r}0_adapt50=prune_ratio=0.{r},importance=param_first,"
+                                                           f"prune_seed=0,shots=50")]
+    result = run_cli([*SUITE, *adapted, "--limit", "20", "--no-check", "--out", str(tmp_path / "suite.json"),
+                      "--runs", str(tmp_path / "runs")], env=suite_env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "reused cached synthetic world" in result.stderr and "using the shipped reference model" in result.stderr
-    assert "trained reference model" not in result.stderr
+    assert "using the shipped reference model" in result.stderr and "trained reference model" not in result.stderr
     assert "training adapter for" not in result.stderr  # the adapters of the first run are reused
     assert result.stderr.count("reusing cached adapter for") == 2 * 3  # two adapted rows, three tasks each
 

@@ -343,6 +343,41 @@ def test_tell_on_vllm_scores_the_anchored_requests_with_the_adapter_hf_trained(v
 @needs_vllm
 @pytest.mark.slow
 @pytest.mark.vllm
+def test_general_adapter_on_vllm_is_one_merged_model_for_every_task_and_scores_like_hf(vllm_model_dir,
+                                                                                     boolq_and_piqa, tmp_path):
+    """``adapt_scope=general`` on vLLM: the one adapter hf trained is merged once (the merged folder is
+    named by the adapter's fingerprint), both tasks' routes load that folder, and every request scores
+    as on hf within 1e-4."""
+    import json as json_module
+
+    import lm_eval
+
+    manager, _ = boolq_and_piqa
+    data = tmp_path / "alpaca.json"
+    data.write_text(json_module.dumps([{"instruction": f"Repeat {i}.", "input": "", "output": f"{i}"} for i in range(12)]))
+
+    def run(backend):
+        args = (f"pretrained={vllm_model_dir},dtype=float32,adapt_scope=general,recovery_data={data},"
+                f"recovery_examples=8,recovery_epochs=1,backend={backend}")
+        return lm_eval.simple_evaluate(model="tailored", model_args=args, tasks=["boolq_tailored", "piqa_tailored"],
+                                       device="cpu", batch_size="auto" if backend == "vllm" else 4,
+                                       task_manager=manager, log_samples=True)
+
+    hf, vllm = run("hf"), run("vllm")
+    adapters = vllm["config"]["tailored"]["adapters"]
+    assert adapters["boolq_tailored"]["merged"] == adapters["piqa_tailored"]["merged"]
+    assert {a["fingerprint"] for a in adapters.values()} == {hf["config"]["tailored"]["adapters"]["boolq_tailored"]["fingerprint"]}
+    for task in ("boolq_tailored", "piqa_tailored"):
+        ours, theirs = vllm["samples"][task], hf["samples"][task]
+        assert [s["arguments"] for s in ours] == [s["arguments"] for s in theirs]
+        worst = max(abs(float(a[0]) - float(b[0])) for s, t in zip(ours, theirs)
+                    for a, b in zip((r[0] for r in s["resps"]), (r[0] for r in t["resps"])))
+        assert worst <= 1e-4, task
+
+
+@needs_vllm
+@pytest.mark.slow
+@pytest.mark.vllm
 def test_repeated_vllm_run_loads_no_weights_on_transformers(vllm_model_dir, tmp_path):
     """With the pruned checkpoint, the adapters and their merged folders cached, transformers reads no
     weights: not the dense ones, not the pruned checkpoint's; vLLM reads the merged folders'."""

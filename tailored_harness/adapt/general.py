@@ -4,8 +4,8 @@ A *source* (a strategy in :data:`SOURCES`, named by ``general_data=``) yields ``
 examples in a seeded order; the loss of training covers the response only. Plain text has an empty
 prompt (the loss covers all of it):
 
-* ``file``: a ``.txt`` file (one example per non-empty line, plain text) or a ``.jsonl`` file (one
-  record per line, see :func:`record_pair`). The synthetic world's statements, the reference model's
+* ``file``: a ``.txt`` file (one example per non-empty line, plain text), a ``.jsonl`` file (one
+  record per line, see :func:`record_pair`) or a ``.json`` file (a list of such records). The synthetic world's statements, the reference model's
   pretraining text, are such a file: ``$(tailored world)/statements.txt``;
 * ``tasks``: ``tasks:A+B``, the training documents of lm-eval tasks other than the adapted one,
   written as those tasks score them (context, gold answer). A task over the adapted task's own
@@ -35,7 +35,7 @@ Pair = tuple[str, str]
 #: Shortest string field of an evaluated document that counts as its text when looking for leaks:
 #: long enough not to match ordinary phrases ("yes", a name), short enough for a BoolQ question.
 MIN_NEEDLE = 24
-FILE_SUFFIXES = (".txt", ".jsonl")
+FILE_SUFFIXES = (".txt", ".jsonl", ".json")
 
 
 def record_pair(record: dict[str, Any], where: str) -> Pair:
@@ -63,27 +63,42 @@ class Context:
 
 
 class FileSource:
-    """A ``.txt`` (one plain-text example per line) or ``.jsonl`` (one record per line) file."""
+    """A ``.txt`` (one plain-text example per line), ``.jsonl`` (one record per line) or ``.json`` (a
+    list of records, as Alpaca's own ``alpaca_data.json`` is) file."""
 
     def __init__(self, value: str) -> None:
         self.path = Path(value).expanduser()
         if self.path.suffix not in FILE_SUFFIXES:
-            raise TailoredError(f"general_data={value!r}: a file must end with {' or '.join(FILE_SUFFIXES)}")
+            raise TailoredError(f"general_data={value!r}: a file must end with {', '.join(FILE_SUFFIXES)}")
         if not self.path.is_file():
             raise TailoredError(f"general_data={value!r}: no such file")
 
-    def examples(self, context: Context) -> list[Pair]:
-        lines = [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    def records(self) -> list[tuple[dict[str, Any], str]]:
+        """Every record with where it came from (``file:line`` or ``file[index]``); a ``.txt`` line is ``{"text": line}``."""
+        text = self.path.read_text(encoding="utf-8")
+        if self.path.suffix == ".json":
+            try:
+                rows = json.loads(text)
+            except ValueError as err:
+                raise TailoredError(f"general data {self.path} is not JSON: {err}") from err
+            if not isinstance(rows, list):
+                raise TailoredError(f"general data {self.path} holds a JSON {type(rows).__name__}; a .json file "
+                                    f"must hold a list of records (use .jsonl for one record per line)")
+            return [(row if isinstance(row, dict) else {}, f"{self.path}[{i}]") for i, row in enumerate(rows)]
+        lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
         if self.path.suffix == ".txt":
-            return [("", line) for line in lines]
-        pairs = []
-        for number, line in enumerate(lines, 1):
+            return [({"text": line}, f"{self.path}:{number}") for number, line in lines]
+        records = []
+        for number, line in lines:
             try:
                 record = json.loads(line)
             except ValueError as err:
                 raise TailoredError(f"general data {self.path}:{number} is not JSON: {err}") from err
-            pairs.append(record_pair(record if isinstance(record, dict) else {}, f"{self.path}:{number}"))
-        return pairs
+            records.append((record if isinstance(record, dict) else {}, f"{self.path}:{number}"))
+        return records
+
+    def examples(self, context: Context) -> list[Pair]:
+        return [record_pair(record, where) for record, where in self.records()]
 
 
 class TaskSource:
@@ -140,7 +155,7 @@ class HubSource:
     def __init__(self, value: str) -> None:
         self.name = value
 
-    def examples(self, context: Context) -> list[Pair]:
+    def records(self) -> list[tuple[dict[str, Any], str]]:
         import datasets
 
         try:
@@ -148,8 +163,11 @@ class HubSource:
         except Exception as err:  # noqa: BLE001 - datasets raises many types; the user needs one line
             first = first_line(err)
             raise TailoredError(f"general_data={self.name!r} could not be loaded as a dataset ({first}); offline, "
-                                f"use a .txt/.jsonl file or tasks:A+B") from err
-        return [record_pair(row, self.name) for row in rows]
+                                f"use a .txt/.jsonl/.json file or tasks:A+B") from err
+        return [(dict(row), f"{self.name}[{i}]") for i, row in enumerate(rows)]
+
+    def examples(self, context: Context) -> list[Pair]:
+        return [record_pair(record, where) for record, where in self.records()]
 
 
 #: ``general_data`` kind -> source class.

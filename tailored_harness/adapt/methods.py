@@ -6,6 +6,8 @@ and what, beyond the :class:`~tailored_harness.adapt.spec.AdaptSpec`, names the 
 fingerprint. :class:`SFT` is plain fine-tuning on the shots: nothing added, so its fingerprint is
 the one adapters had before methods existed (the same cached folders). :class:`TELL` anchors the
 shots and shuffles them into general data (:mod:`tailored_harness.adapt.general`).
+:class:`~tailored_harness.adapt.recovery.Recovery` (``adapt_scope=general``) trains one adapter on
+general data alone and shares it among the tasks (``shared``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,17 @@ class Training:
     key: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-class SFT:
+class PerTask:
+    """A method whose adapter is the task's own: trained with the run's per-task recipe, named by the task."""
+
+    name = ""
+    shared = False
+
+    def train_spec(self, spec: AdaptSpec) -> AdaptSpec:
+        return spec
+
+
+class SFT(PerTask):
     """Supervised fine-tuning on the task's shots alone, in the task's own prompt."""
 
     name = "sft"
@@ -52,7 +64,7 @@ class SFT:
         return Training(split, indices, pairs, pairs, record={"method": self.name})
 
 
-class TELL:
+class TELL(PerTask):
     """TELL: every shot behind the task's anchor, shuffled uniformly into up to ``tokens`` of general data.
 
     ``tasks``: the run's tasks (general data ``tasks:A+B`` takes them from here before loading).
@@ -92,7 +104,8 @@ class TELL:
         return general.take(examples, tokenizer, self.spec.tokens, spec.seed, spec.max_len, evaluated)
 
 
-#: ``adapt_method`` name -> method class.
+#: ``adapt_method`` name -> method class (``adapt_scope=general`` is
+#: :class:`tailored_harness.adapt.recovery.Recovery`, which builds on these).
 METHODS = {"sft": SFT, "tell": TELL}
 
 

@@ -64,10 +64,12 @@ def plan_adapter(tokenizer, task, name: str, spec: AdaptSpec, model_identity: di
                  method) -> Planned:
     """The examples ``method`` trains ``name``'s adapter on and the adapter's fingerprint: (model
     identity, task, task config, examples, spec, ``precision``). Needs the tokenizer, not the weights."""
+    spec = method.train_spec(spec)
     training = method.training(task, name, spec, tokenizer)
     require_shots(spec.shots, name, training.split, len(training.indices))
-    config_hash = store.task_config_hash(task)
-    key = store.fingerprint(model_identity, name, config_hash, store.examples_digest(training.pairs),
+    # a shared adapter (general recovery) is the same for every task: its name leaves the task out
+    named, config_hash = (method.name, "") if method.shared else (name, store.task_config_hash(task))
+    key = store.fingerprint(model_identity, named, config_hash, store.examples_digest(training.pairs),
                             {**spec.to_dict(), "precision": precision, **training.key})
     return Planned(name, training, key, config_hash, precision)
 
@@ -92,6 +94,7 @@ def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identit
     from tailored_harness.adapt import methods, train
 
     method = method or methods.SFT()
+    spec = method.train_spec(spec)
     if getattr(task.config, "num_fewshot", None):
         logger.warning("task %s is scored with num_fewshot=%s; its adapter is trained on the zero-shot format "
                        "(see the README, 'Adaptation')", name, task.config.num_fewshot)
@@ -102,9 +105,14 @@ def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identit
     with building(folder, lambda: store.is_complete(folder, key), "adapter") as done:
         if done:
             return model, _reused(planned)
-        logger.info("training adapter for %s on %d shots of its %s split (%s, %d examples in all)", name,
-                    len(training.indices), training.split, method.name, len(training.pairs))
-        peft_model, report = _train(model, tokenizer, training, spec, name, progress)
+        if method.shared:
+            logger.info("training the general adapter (%s, %d examples), shared by every task", method.name,
+                        len(training.pairs))
+        else:
+            logger.info("training adapter for %s on %d shots of its %s split (%s, %d examples in all)", name,
+                        len(training.indices), training.split, method.name, len(training.pairs))
+        peft_model, report = _train(model, tokenizer, training, spec, method.name if method.shared else name,
+                                    progress)
         report.update({"fingerprint": key, "precision": planned.precision, "model": model_identity,
                        "task_config_sha256": planned.config_hash})
         store.save(peft_model, folder, report)
@@ -136,16 +144,21 @@ NO_ANSWER = ("scores whole documents (loglikelihood_rolling, a perplexity task):
              "scored with the model alone (pruned, if asked), no adapter")
 
 
-def unadapted(tasks: dict[str, Any] | None) -> dict[str, str]:
-    """``{task: why}`` for the run's tasks that get no adapter: those scoring whole documents."""
-    return {name: NO_ANSWER for name, task in sorted((tasks or {}).items())
-            if task.OUTPUT_TYPE == "loglikelihood_rolling"}
+def unadapted(tasks: dict[str, Any] | None, method=None) -> dict[str, str]:
+    """``{task: why}`` for the run's tasks that get no adapter: those scoring whole documents, unless
+    ``method``'s adapter is shared (the general adapter is trained without any task's answers)."""
+    from tailored_harness.adapt.shots import scores_whole_documents
+
+    if getattr(method, "shared", False):
+        return {}
+    return {name: NO_ANSWER for name, task in sorted((tasks or {}).items()) if scores_whole_documents(task)}
 
 
-def trainable(tasks: dict[str, Any], warn: bool = True) -> dict[str, Any]:
+def trainable(tasks: dict[str, Any], warn: bool = True, method=None) -> dict[str, Any]:
     """The tasks an adapter can train for, by name: not those scoring whole documents
-    (``loglikelihood_rolling``), which have no answer to train on (a warning says so)."""
-    skipped = unadapted(tasks)
+    (``loglikelihood_rolling``), which have no answer to train on (a warning says so), unless
+    ``method``'s adapter is shared among all tasks."""
+    skipped = unadapted(tasks, method)
     if warn:
         for name, why in skipped.items():
             logger.warning("task %s %s", name, why)
@@ -169,7 +182,7 @@ def adapt_tasks(model, tokenizer, tasks: dict[str, Any] | None, spec: AdaptSpec,
     an adapter, with a warning. A task without a usable training split is an error.
     """
     adapters, plans = {}, plans or {}
-    for name, task in trainable(_require_tasks(tasks, spec)).items():
+    for name, task in trainable(_require_tasks(tasks, spec), method=method).items():
         model, adapters[name] = adapt_task(model, tokenizer, task, name, spec, model_identity, progress=progress,
                                             method=method, planned=plans.get(name))
     return model, adapters
@@ -184,7 +197,7 @@ def find_adapters(tokenizer, tasks: dict[str, Any] | None, spec: AdaptSpec, mode
     with these plans then finds what is cached and trains the rest."""
     from tailored_harness.adapt import methods
 
-    found = trainable(_require_tasks(tasks, spec))  # the one warning about tasks without an adapter
+    found = trainable(_require_tasks(tasks, spec), method=method)  # the one warning about tasks without one
     if precision is None:
         return None, {}
     method = method or methods.SFT()

@@ -127,12 +127,18 @@ def examples(task, name: str, shots: int, seed: int, draw: str) -> tuple[str, li
     return (split, *pick(task, docs, shots, seed, draw))
 
 
+def scores_whole_documents(task) -> bool:
+    """True for a task scored on whole documents (``loglikelihood_rolling``, a perplexity task): its
+    requests hold no answer to train on."""
+    return task.OUTPUT_TYPE == "loglikelihood_rolling"
+
+
 def check_tasks(tasks: dict[str, Any] | None, shots: int) -> None:
     """Refuse, before anything is pruned or trained, a run whose tasks cannot give ``shots`` shots each:
     a task without a usable training split, or whose split holds fewer documents than ``shots``.
     Tasks scored on whole documents (``loglikelihood_rolling``) train no adapter and are skipped."""
     for name, task in sorted((tasks or {}).items()):
-        if task.OUTPUT_TYPE == "loglikelihood_rolling":
+        if scores_whole_documents(task):
             continue
         split, docs = training_split(task, name)
         require_shots(shots, name, split, len(docs))

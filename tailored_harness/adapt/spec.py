@@ -30,6 +30,11 @@ ARGS = {"shots": "shots", "lora_r": "r", "lora_alpha": "alpha", "lora_dropout": 
 METHODS = ("sft", "tell")
 #: ``model_args`` key (and ``tailored adapt`` option) -> :class:`TellSpec` field.
 TELL_ARGS = {"tell_anchor": "anchor", "general_data": "data", "general_tokens": "tokens"}
+#: Adaptation scopes (``adapt_scope``): one adapter per task on its shots, or one general adapter.
+SCOPES = ("task", "general")
+#: ``model_args`` key (and ``tailored adapt`` option) -> :class:`RecoverySpec` field.
+RECOVERY_ARGS = {"recovery_data": "data", "recovery_examples": "examples", "recovery_epochs": "epochs",
+                 "recovery_lr": "learning_rate"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,3 +178,77 @@ def method_spec(method: str, values: Mapping[str, Any], spell: Callable[[str], s
             raise TailoredError(f"{', '.join(given)} configure TELL and need {spell('adapt_method')}{sep}tell")
         return None
     return TellSpec.from_args(values)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecoverySpec:
+    """How the general adapter is trained; defaults are LLM-Pruner's recipe, sized for a CPU.
+
+    Attributes:
+        data: the general data, a source of :mod:`tailored_harness.adapt.general` with records
+            (a hub dataset id or local dataset folder, or a ``.json``/``.jsonl``/``.txt`` file);
+            LLM-Pruner's is ``yahma/alpaca-cleaned``.
+        examples: how many examples (whole records, in a seeded order) are trained on. 1,000 x 2
+            epochs is 32 optimizer steps of 64 examples, about 15 minutes for SmolLM2-135M on
+            two CPU cores.
+        epochs, learning_rate: passes over the examples and the AdamW peak learning rate.
+        r, alpha, dropout, batch_size, grad_accum, max_len, seed: as in
+            :class:`~tailored_harness.adapt.spec.AdaptSpec`; fixed at LLM-Pruner's values but for the seed.
+    """
+
+    data: str = "yahma/alpaca-cleaned"
+    examples: int = 1000
+    epochs: int = 2
+    learning_rate: float = 1e-4
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.05
+    batch_size: int = 4
+    grad_accum: int = 16
+    max_len: int = 256
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.data, str) or not self.data.strip() or self.data.startswith("tasks:"):
+            raise TailoredError(f"recovery_data={self.data!r} must name general instruction data: a dataset id or "
+                                f"folder, or a .json/.jsonl/.txt file (tasks:A+B is TELL's, not general data)")
+        for name in ("examples", "epochs"):
+            value = getattr(self, name)
+            if not _int(value) or value < 1:
+                raise TailoredError(f"recovery_{name}={value!r} must be a positive integer")
+        if not _number(self.learning_rate) or not 0 < self.learning_rate < 1:
+            raise TailoredError(f"recovery_lr={self.learning_rate!r} must be a number in (0, 1), e.g. 1e-4")
+        object.__setattr__(self, "learning_rate", float(self.learning_rate))
+
+    @classmethod
+    def from_args(cls, values: Mapping[str, Any], seed: int = 0) -> "RecoverySpec":
+        """The spec named by ``model_args``-style keys (:data:`RECOVERY_ARGS`); ``None`` values take the defaults."""
+        given = {field: values[key] for key, field in RECOVERY_ARGS.items() if values.get(key) is not None}
+        return cls(**given, seed=seed)
+
+    def train_spec(self) -> AdaptSpec:
+        """The training recipe as the trainer takes it (``shots`` is the number of general examples)."""
+        return AdaptSpec(shots=self.examples, r=self.r, alpha=self.alpha, dropout=self.dropout,
+                         learning_rate=self.learning_rate, epochs=self.epochs, batch_size=self.batch_size,
+                         grad_accum=self.grad_accum, max_len=self.max_len, seed=self.seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def scope_spec(scope: str, method: str, values: Mapping[str, Any], seed: int = 0,
+               spell=str, sep: str = "=") -> RecoverySpec | None:
+    """Check ``adapt_scope`` and the recovery options; the :class:`RecoverySpec` under ``general``,
+    else ``None``. ``spell``/``sep`` write keys as the user typed them (see ``adapt.spec.method_spec``)."""
+    if scope not in SCOPES:
+        raise TailoredError(f"{spell('adapt_scope')}{sep}{scope!r} is not a scope; valid: {', '.join(SCOPES)}")
+    given = [spell(key) for key in RECOVERY_ARGS if values.get(key) is not None]
+    if scope != "general":
+        if given:
+            raise TailoredError(f"{', '.join(given)} configure the general adapter and need "
+                                f"{spell('adapt_scope')}{sep}general")
+        return None
+    if method != "sft":
+        raise TailoredError(f"{spell('adapt_scope')}{sep}general trains one adapter on general data for every task; "
+                            f"it does not combine with {spell('adapt_method')}{sep}{method} (use sft)")
+    return RecoverySpec.from_args(values, seed)

@@ -143,7 +143,7 @@ class HFBackend(Backend):
             return
         from tailored_harness.adapt import pipeline
 
-        self.unadapted = pipeline.unadapted(tasks)
+        self.unadapted = pipeline.unadapted(tasks, self.method(tasks))
         model, self.adapters = self.train_adapters(tasks)
         if not self.adapters:
             return
@@ -156,7 +156,7 @@ class HFBackend(Backend):
         model, free of LoRA layers again (``None`` when every adapter was cached and its weights were
         never read), and ``{task: Adapter}``. Under ``adapt_method=tell`` it also records each task's
         anchor for scoring (``self.anchors``)."""
-        from tailored_harness.adapt import methods, pipeline
+        from tailored_harness.adapt import pipeline
 
         identity = pipeline.model_identity(self.scored_folder, self.spec.revision)
         model, adapt, prompt, tokenizer = None, self.spec.adapt_spec(), self.spec.prompt_spec(), self.lm.tokenizer
@@ -166,15 +166,21 @@ class HFBackend(Backend):
             model, self.prompt_choices = best.choose_templates(self.weights(), tokenizer, tasks, adapt, prompt,
                                                                identity, self.score_with)
             tasks = {**tasks, **{name: choice.variant for name, choice in self.prompt_choices.items()}}
-        method = methods.method_for(self.spec.adapt_method, self.spec.tell_spec(), tasks)
+        method = self.method(tasks)
         adapters, plans = pipeline.find_adapters(tokenizer, tasks, adapt, identity, self.precision(), method)
         if adapters is None:  # something to train: the weights are needed
             model = self.weights() if model is None else model
-            model, adapters = pipeline.adapt_tasks(model, tokenizer, pipeline.trainable(tasks, warn=False), adapt,
+            model, adapters = pipeline.adapt_tasks(model, tokenizer, pipeline.trainable(tasks, False, method), adapt,
                                                    identity, method=method, plans=plans)
         self.anchors = {name: (adapter.report["anchor"], tasks[name]) for name, adapter in adapters.items()
                         if adapter.report.get("anchor")}
         return model, adapters
+
+    def method(self, tasks: dict[str, Any] | None):
+        """The adaptation method ``model_args`` ask for (:mod:`tailored_harness.adapt.methods`)."""
+        from tailored_harness.adapt.recovery import adaptation_method
+
+        return adaptation_method(self.spec.adapt_method, self.spec.tell_spec(), tasks, self.spec.recovery_spec())
 
     def select_prompts(self, tasks: dict[str, Any] | None) -> None:
         """``prompt_select``: pick pool entries for every document the run scores, per adapted task, on

@@ -145,11 +145,13 @@ def _adapt(args: argparse.Namespace) -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tailored_harness.adapt import AdaptSpec, methods, pipeline
+    from tailored_harness.adapt import AdaptSpec, pipeline
+    from tailored_harness.adapt.recovery import adaptation_method
     from tailored_harness.backends.base import resolve_device
 
     spec = AdaptSpec.from_args(vars(args))
-    _tell_spec(args)  # a bad TELL option fails before the model loads
+    _tell_spec(args)  # a bad TELL or recovery option fails before the model loads
+    _recovery_spec(args)
     if spec.shots == 0:
         raise TailoredError("--shots 0 trains nothing; give the number of training documents per task, e.g. --shots 50")
     pretrained = _model_folder(args)
@@ -158,7 +160,7 @@ def _adapt(args: argparse.Namespace) -> int:
     dtype = "auto" if args.dtype == "auto" else getattr(torch, args.dtype)
     model = AutoModelForCausalLM.from_pretrained(pretrained, dtype=dtype, trust_remote_code=args.trust_remote_code)
     model = model.to(resolve_device(args.device)).eval()
-    method = methods.method_for(args.adapt_method, _tell_spec(args), tasks)
+    method = adaptation_method(args.adapt_method, _tell_spec(args), tasks, _recovery_spec(args))
     _, adapters = pipeline.adapt_tasks(model, tokenizer, tasks, spec, pipeline.model_identity(pretrained),
                                        progress=not args.quiet, method=method)
     for name, adapter in sorted(adapters.items()):
@@ -174,8 +176,17 @@ def _tell_spec(args: argparse.Namespace):
     return method_spec(args.adapt_method, vars(args), spell=lambda key: f"--{key.replace('_', '-')}", sep=" ")
 
 
+def _recovery_spec(args: argparse.Namespace):
+    """The :class:`RecoverySpec` of ``--adapt-scope general``; recovery options without it are an error."""
+    from tailored_harness.adapt.spec import scope_spec
+
+    return scope_spec(args.adapt_scope, args.adapt_method, vars(args), args.adapt_seed,
+                      spell=lambda key: f"--{key.replace('_', '-')}", sep=" ")
+
+
 def _adapt_arguments(p: argparse.ArgumentParser) -> None:
     from tailored_harness.adapt import AdaptSpec
+    from tailored_harness.adapt.spec import RecoverySpec
     from tailored_harness.adapt.spec import TellSpec
 
     d = AdaptSpec()
@@ -202,6 +213,14 @@ def _adapt_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tell-anchor", help=f"default, none, a .yaml anchors file or the text (default: {t.anchor})")
     p.add_argument("--general-data", help=f".txt/.jsonl file, tasks:A+B or a dataset (default: {t.data})")
     p.add_argument("--general-tokens", type=int, help=f"general-data budget in tokens (default: {t.tokens})")
+    r = RecoverySpec()
+    p.add_argument("--adapt-scope", default="task", help="task (one adapter per task) or general (LLM-Pruner's "
+                   "recovery: one adapter on general data for every task; README, 'General recovery') "
+                   "(default: %(default)s)")
+    p.add_argument("--recovery-data", help=f"general data: a dataset, or a .json/.jsonl/.txt file (default: {r.data})")
+    p.add_argument("--recovery-examples", type=int, help=f"general examples trained on (default: {r.examples})")
+    p.add_argument("--recovery-epochs", type=int, help=f"passes over them (default: {r.epochs})")
+    p.add_argument("--recovery-lr", type=float, help=f"peak learning rate (default: {r.learning_rate})")
     _loading_arguments(p, "training")
 
 

@@ -107,7 +107,7 @@ class TailoredLM(LM):
 
         tasks = current_tasks()
         adapt = self.spec.adapt_spec()
-        if adapt is not None and tasks:  # before anything is pruned, trained or written to the cache
+        if adapt is not None and tasks and self.spec.recovery_spec() is None:  # before anything is pruned, trained or written to the cache
             from tailored_harness.adapt.shots import check_tasks
 
             check_tasks(tasks, adapt.shots)

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any, Mapping
 
-from tailored_harness.adapt.spec import AdaptSpec, TellSpec, method_spec
+from tailored_harness.adapt.spec import AdaptSpec, RecoverySpec, TellSpec, method_spec, scope_spec
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.prune.spec import PruneSpec
 from tailored_harness.select.spec import PromptSpec, SelectSpec
@@ -59,6 +59,11 @@ class ModelSpec:
         adapt_method: ``sft`` (the shots alone) or ``tell`` (anchored shots among general data);
             ``tell_anchor``, ``general_data``, ``general_tokens`` configure TELL (``None``: the
             defaults of :class:`tailored_harness.adapt.spec.TellSpec`) and need ``adapt_method=tell``.
+        adapt_scope: ``task`` (one adapter per task, the default) or ``general`` (LLM-Pruner's recovery:
+            one adapter on general instruction data, used for every task); ``recovery_data``,
+            ``recovery_examples``, ``recovery_epochs``, ``recovery_lr`` configure it (``None``: the
+            defaults of :class:`tailored_harness.adapt.recovery.RecoverySpec`) and need
+            ``adapt_scope=general``. ``shots=0`` turns adaptation off in either scope.
         tensor_parallel_size, data_parallel_size, max_model_len, gpu_memory_utilization,
             kv_cache_memory_bytes, enforce_eager, max_num_seqs: vLLM engine arguments, passed through
             (``backend=vllm`` only; ``None``: vLLM's default, or on the CPU the defaults of
@@ -106,6 +111,11 @@ class ModelSpec:
     adapt_max_len: int = AdaptSpec.max_len
     adapt_seed: int = AdaptSpec.seed
     adapt_method: str = "sft"
+    adapt_scope: str = "task"
+    recovery_data: str | None = None
+    recovery_examples: int | None = None
+    recovery_epochs: int | None = None
+    recovery_lr: float | None = None
     tell_anchor: str | None = None
     general_data: str | None = None
     general_tokens: int | None = None
@@ -177,7 +187,18 @@ class ModelSpec:
         """The :class:`TellSpec` under ``adapt_method=tell``, else ``None``."""
         return TellSpec.from_args(self.to_dict()) if self.adapt_method == "tell" else None
 
+    def recovery_spec(self) -> RecoverySpec | None:
+        """The :class:`RecoverySpec` of the general adapter under ``adapt_scope=general``, else ``None``."""
+        return scope_spec(self.adapt_scope, self.adapt_method, self.to_dict(), self.adapt_seed)
+
     def _check_method(self) -> None:
+        if self.recovery_spec() is not None:
+            if self.adapt_spec() is None:
+                raise TailoredError("adapt_scope=general trains the general adapter, but shots=0 turns adaptation "
+                                    "off; drop shots=0 (the general adapter ignores the number of shots)")
+            if self.prompt_spec().choice != "default" or self.select_spec().select != "none":
+                raise TailoredError("adapt_scope=general scores every task with one general adapter; prompt=best and "
+                                    "prompt_select choose prompts on per-task adapters (use adapt_scope=task)")
         if method_spec(self.adapt_method, self.to_dict()) is None:
             return
         if self.adapt_spec() is None:

@@ -28,7 +28,9 @@ class CheckSpec:
     The allowance for one metric is ``max(floor, z * sqrt(se_baseline**2 + se_now**2))``: ``z``
     standard errors of the difference of two independent estimates (both stderrs from lm-eval),
     but never less than ``floor``, so a metric that happened to score with zero stderr (all right or
-    all wrong) does not fail on one changed answer.
+    all wrong) does not fail on one changed answer. A metric lower-is-better (perplexity, as lm-eval's
+    ``higher_is_better`` says) is compared relative to its baseline: its drop is the relative rise,
+    its stderrs are taken relative to their values, so ``floor`` 0.02 allows a 2% rise.
     """
 
     z: float = 2.0
@@ -51,10 +53,15 @@ class Comparison:
     baseline: float
     now: float
     allowance: float
+    higher_is_better: bool = True
 
     @property
     def drop(self) -> float:
-        return self.baseline - self.now
+        """How much worse ``now`` is: the fall of a higher-is-better metric, the relative rise of a
+        lower-is-better one."""
+        if self.higher_is_better:
+            return self.baseline - self.now
+        return (self.now - self.baseline) / self.baseline if self.baseline else math.inf
 
     @property
     def regressed(self) -> bool:
@@ -79,6 +86,7 @@ def rows_from_results(results: dict[str, Any], configuration: str) -> list[dict[
                 continue
             metric, _, filt = key.partition(",")
             stderr = metrics.get(f"{metric}{STDERR_SUFFIX},{filt}")
+            higher = results.get("higher_is_better", {}).get(task, {}).get(metric, True)
             rows.append(
                 {
                     "task": task,
@@ -87,6 +95,7 @@ def rows_from_results(results: dict[str, Any], configuration: str) -> list[dict[
                     "value": float(value),
                     "stderr": float(stderr) if isinstance(stderr, (int, float)) else None,
                     "n": results.get("n-samples", {}).get(task, {}).get("effective"),
+                    "higher_is_better": bool(higher),
                 }
             )
     return rows
@@ -154,15 +163,22 @@ def _stderr(row: dict[str, Any]) -> float:
 
 
 def check(rows: list[dict[str, Any]], baseline: list[dict[str, Any]], spec: CheckSpec = CheckSpec()) -> list[Comparison]:
-    """Compare every metric present in both the run and the baseline (higher is better for all)."""
+    """Compare every metric present in both the run and the baseline, in the direction lm-eval gives
+    it (``higher_is_better`` of the run's row; a row without it is higher-is-better)."""
     now = {_key(r): r for r in rows}
     out = []
     for base in baseline:
         row = now.get(_key(base))
         if row is None:
             continue
-        allowance = max(spec.floor, spec.z * math.hypot(_stderr(base), _stderr(row)))
-        out.append(Comparison(*_key(base), baseline=float(base["value"]), now=float(row["value"]), allowance=allowance))
+        higher = row.get("higher_is_better", base.get("higher_is_better", True))
+        was, is_ = float(base["value"]), float(row["value"])
+        if higher:
+            spread = math.hypot(_stderr(base), _stderr(row))
+        else:  # relative, as the drop is
+            spread = math.hypot(_stderr(base) / was if was else 0.0, _stderr(row) / is_ if is_ else 0.0)
+        allowance = max(spec.floor, spec.z * spread)
+        out.append(Comparison(*_key(base), baseline=was, now=is_, allowance=allowance, higher_is_better=higher))
     return out
 
 
@@ -333,10 +349,14 @@ def format_regressions(comparisons: list[Comparison]) -> str:
     """Table of the metrics that fell by more than their allowance."""
     from tabulate import tabulate
 
-    table = [
-        [c.task, c.configuration, c.metric, f"{c.baseline:.4f}", f"{c.now:.4f}", f"{-c.drop:+.4f}", f"{c.allowance:.4f}"]
-        for c in comparisons if c.regressed
-    ]
+    def change(c: Comparison) -> str:
+        return f"{-c.drop:+.4f}" if c.higher_is_better else f"{c.drop:+.1%} (lower is better)"
+
+    def allowed(c: Comparison) -> str:
+        return f"{c.allowance:.4f}" if c.higher_is_better else f"{c.allowance:.1%}"
+
+    table = [[c.task, c.configuration, c.metric, f"{c.baseline:.4f}", f"{c.now:.4f}", change(c), allowed(c)]
+             for c in comparisons if c.regressed]
     headers = ["task", "configuration", "metric", "baseline", "now", "change", "allowance"]
     return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
 
