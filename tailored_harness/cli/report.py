@@ -54,6 +54,7 @@ def _pairs(items: list[str] | None, option: str, example: str) -> list[tuple[str
 
 def _report(args: argparse.Namespace) -> int:
     from tailored_harness.suite import report
+    from tailored_harness.suite.paper_table import format_paper_table
 
     if not args.run:
         return _plot_only(args)
@@ -73,6 +74,9 @@ def _report(args: argparse.Namespace) -> int:
         print("\n" + report.format_over_seeds(seeds))
     if recovery:
         print("\n" + report.format_recovery(recovery, paper))
+    table = format_paper_table(rows)
+    if table:
+        print("\nAs the papers print it (perplexity, accuracy in %, seeds averaged):\n" + table)
     if not args.baseline:
         return 0
     baseline_path = Path(args.baseline)
