@@ -31,6 +31,24 @@ def shared_root() -> Path | None:
     return Path(value) if value else None
 
 
+#: The longest test files (end-to-end suites and the real model, minutes each), run first. Under
+#: pytest-xdist's ``--dist loadfile`` each file is a unit of work handed out in collection order, so a
+#: long file that came last would run alone at the end while the other worker idles.
+LONGEST_FIRST = ("test_real_suite.py", "test_suite.py", "test_real_model.py", "test_bad_input.py",
+                 "test_interrupt.py", "test_cli.py", "test_submit.py")
+
+
+def pytest_configure(config):
+    # xdist otherwise reorders files by their number of tests, which puts the few long ones last
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     root = shared_root()
