@@ -62,9 +62,7 @@ class Recovery:
 
     def __init__(self, spec: RecoverySpec) -> None:
         self.spec = spec
-        self.source = general.source_for(spec.data)
-        if not hasattr(self.source, "records"):
-            raise TailoredError(f"recovery_data={spec.data!r} is not general instruction data")
+        self.source = general.source_for(spec.data)  # RecoverySpec refuses tasks:A+B, the one source without records
         self._training = None
 
     def train_spec(self, spec: AdaptSpec) -> AdaptSpec:

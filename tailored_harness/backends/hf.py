@@ -143,7 +143,6 @@ class HFBackend(Backend):
             return
         from tailored_harness.adapt import pipeline
 
-        self.unadapted = pipeline.unadapted(tasks, self.method(tasks))
         model, self.adapters = self.train_adapters(tasks)
         if not self.adapters:
             return
@@ -154,8 +153,8 @@ class HFBackend(Backend):
     def train_adapters(self, tasks: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
         """Find or train one adapter per task on the model being scored (pruned, if asked); returns the
         model, free of LoRA layers again (``None`` when every adapter was cached and its weights were
-        never read), and ``{task: Adapter}``. Under ``adapt_method=tell`` it also records each task's
-        anchor for scoring (``self.anchors``)."""
+        never read), and ``{task: Adapter}``. It records the tasks scored without an adapter
+        (``self.unadapted``) and, under ``adapt_method=tell``, each task's anchor for scoring (``self.anchors``)."""
         from tailored_harness.adapt import pipeline
 
         identity = pipeline.model_identity(self.scored_folder, self.spec.revision)
@@ -167,6 +166,7 @@ class HFBackend(Backend):
                                                                identity, self.score_with)
             tasks = {**tasks, **{name: choice.variant for name, choice in self.prompt_choices.items()}}
         method = self.method(tasks)
+        self.unadapted = pipeline.unadapted(tasks, method)
         adapters, plans = pipeline.find_adapters(tokenizer, tasks, adapt, identity, self.precision(), method)
         if adapters is None:  # something to train: the weights are needed
             model = self.weights() if model is None else model

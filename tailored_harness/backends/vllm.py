@@ -102,9 +102,6 @@ class VLLMBackend(Backend):
             workshop.prepare(tasks)
             adapters = workshop.adapters
         elif self.spec.adapt_spec() is not None:
-            from tailored_harness.adapt import pipeline
-
-            workshop.unadapted = pipeline.unadapted(tasks)
             workshop.prune_and_load(tasks)  # the pruned checkpoint, read only if an adapter must train on it
             _, adapters = workshop.train_adapters(tasks)
         else:

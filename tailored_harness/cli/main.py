@@ -186,8 +186,7 @@ def _recovery_spec(args: argparse.Namespace):
 
 def _adapt_arguments(p: argparse.ArgumentParser) -> None:
     from tailored_harness.adapt import AdaptSpec
-    from tailored_harness.adapt.spec import RecoverySpec
-    from tailored_harness.adapt.spec import TellSpec
+    from tailored_harness.adapt.spec import RecoverySpec, TellSpec
 
     d = AdaptSpec()
     p.add_argument("--model", required=True, help="model folder, hub id or .gguf file (a pruned checkpoint, typically)")

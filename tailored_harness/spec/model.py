@@ -62,7 +62,7 @@ class ModelSpec:
         adapt_scope: ``task`` (one adapter per task, the default) or ``general`` (LLM-Pruner's recovery:
             one adapter on general instruction data, used for every task); ``recovery_data``,
             ``recovery_examples``, ``recovery_epochs``, ``recovery_lr`` configure it (``None``: the
-            defaults of :class:`tailored_harness.adapt.recovery.RecoverySpec`) and need
+            defaults of :class:`tailored_harness.adapt.spec.RecoverySpec`) and need
             ``adapt_scope=general``. ``shots=0`` turns adaptation off in either scope.
         tensor_parallel_size, data_parallel_size, max_model_len, gpu_memory_utilization,
             kv_cache_memory_bytes, enforce_eager, max_num_seqs: vLLM engine arguments, passed through
