@@ -14,7 +14,10 @@ Rows go to ``--out`` after each configuration and are skipped when present (resu
 keeps, per task, the accuracy, lm-eval's stderr, the documents scored, and each document's
 correctness in document order (``correct``, and ``correct_norm`` for ``acc_norm``: strings of 0/1), so that two configurations can be
 compared per document later (paired tests) without scoring again. ``--backend vllm`` scores with
-vLLM (adapters still train on transformers; needs the vLLM environment).
+vLLM (adapters still train on transformers; needs the vLLM environment). After the accuracy table it
+prints the paired comparison at each ratio (general against pruned, task against pruned, task against
+general): per task the difference in points, the documents only one of the two gets right, and the
+exact McNemar p-value of that split.
 
 Usage (offline, from the shared data's hub folder, nothing else running)::
 
@@ -92,6 +95,42 @@ def table(rows: list[dict], tasks: list[str]) -> str:
     return tabulate(body, ["configuration", *tasks, "mean", "mean % of dense", "docs"], tablefmt="github")
 
 
+#: (better, worse) kinds compared per document at each ratio: what each recovery adds, and the paper's claim
+PAIRS = (("general", "pruned"), ("task", "pruned"), ("task", "general"))
+
+
+def mcnemar(first: str, second: str) -> tuple[int, int, float]:
+    """Exact McNemar test of two configurations' per-document correctness (strings of 0/1, the same
+    documents in the same order): ``(b, c, p)``, ``b`` documents only ``first`` gets right, ``c`` only
+    ``second``, ``p`` the two-sided binomial p-value of ``b`` in ``b + c`` at one half."""
+    from scipy.stats import binomtest
+
+    if len(first) != len(second):
+        raise SystemExit(f"paired rows score different documents ({len(first)} against {len(second)})")
+    b = sum(x == "1" and y == "0" for x, y in zip(first, second))
+    c = sum(x == "0" and y == "1" for x, y in zip(first, second))
+    return b, c, (binomtest(b, b + c, 0.5).pvalue if b + c else 1.0)
+
+
+def paired(rows: dict[str, dict], tasks: list[str]) -> str:
+    """Per ratio and task: the accuracy difference of each pair of :data:`PAIRS` in points, the
+    discordant documents and the exact McNemar p-value (no correction for the many tests)."""
+    from tabulate import tabulate
+
+    body = []
+    for ratio in sorted({r["ratio"] for r in rows.values() if r["ratio"]}):
+        for better, worse in PAIRS:
+            one, two = rows.get(f"{better}-{ratio}"), rows.get(f"{worse}-{ratio}")
+            if one is None or two is None:
+                continue
+            for task in tasks:
+                b, c, pvalue = mcnemar(one["tasks"][task]["correct"], two["tasks"][task]["correct"])
+                n = len(one["tasks"][task]["correct"])
+                body.append([ratio, f"{better} - {worse}", task, f"{100 * (b - c) / n:+.2f}", b, c, f"{pvalue:.3g}", n])
+    return tabulate(body, ["ratio", "comparison", "task", "Δ acc (points)", "only first right", "only second right",
+                           "McNemar p", "docs"], tablefmt="github", disable_numparse=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True)
@@ -114,6 +153,8 @@ def main() -> None:
             lambda c: run_one(args.model, tasks, args.limit or None, recovery_data, args.backend, c),
             {"model": args.model, "tasks": tasks, "limit": args.limit, "recovery_data": recovery_data})
     print(table(list(saved["rows"].values()), tasks))
+    print()
+    print(paired(saved["rows"], tasks))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ every task of a run (perplexity tasks included), cached without the task in its 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -92,6 +93,36 @@ def test_examples_are_whole_records_in_a_seeded_order_and_too_many_is_refused(tm
     with pytest.raises(TailoredError, match=r"recovery_examples=21 is more than .* \(20 usable records\); valid: "
                                             r"recovery_examples=1\.\.20"):
         recovery.Recovery(recovery.RecoverySpec(data=str(data), examples=21)).training(None, "x", None, tokenizer)
+
+
+def test_records_holding_an_evaluated_document_of_any_task_of_the_run_are_passed_over(tmp_path):
+    """The general adapter serves every task of the run, so no record may carry the text of a document
+    any of them is evaluated on (a passage in the input, an ending in the output); without such a
+    record the examples are those of a run that had no tasks to check against (same fingerprint)."""
+    from types import SimpleNamespace
+
+    from tailored_harness.suite import tiny, world
+
+    tokenizer = tiny.train_tokenizer(world.statements(world.make_world(world.WorldSpec())))
+    passage = "the evaluated passage number one says the sky is blue today."
+    ending = "an evaluated ending that only the second task scores."
+    rows = json.loads(_alpaca_file(tmp_path, 12).read_text())
+    rows[3]["input"] = f"Read this: {passage} Then answer."
+    rows[8]["output"] = ending
+    data = tmp_path / "leaky.json"
+    data.write_text(json.dumps(rows))
+    tasks = {"first": SimpleNamespace(eval_docs=[{"passage": passage, "label": 0}]),
+             "second": SimpleNamespace(eval_docs=[{"ctx": "short", "endings": ["no", ending]}])}
+    spec = recovery.RecoverySpec(data=str(data), examples=10, seed=0)
+    training = recovery.adaptation_method("sft", None, tasks, spec).training(None, "first", None, tokenizer)
+    assert sorted(training.indices) == [i for i in range(12) if i not in (3, 8)]
+    assert not any(passage in p + r or ending in p + r for p, r in training.pairs)
+    assert training.record["general"]["dropped_evaluated_or_empty"] == 2
+    with pytest.raises(TailoredError, match=r"\(10 usable records\); valid: recovery_examples=1\.\.10"):
+        recovery.Recovery(dataclasses.replace(spec, examples=11), tasks).training(None, "x", None, tokenizer)
+    clean = recovery.RecoverySpec(data=str(_alpaca_file(tmp_path, 12)), examples=10, seed=0)
+    assert (recovery.Recovery(clean, tasks).training(None, "x", None, tokenizer).pairs
+            == recovery.Recovery(clean).training(None, "x", None, tokenizer).pairs)
 
 
 @pytest.mark.slow

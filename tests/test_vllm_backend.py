@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tailored_harness.adapt.spec import PROJECTIONS
+from tailored_harness.adapt.spec import PROJECTIONS, AdaptSpec
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.spec.model import ModelSpec
 
@@ -398,17 +398,18 @@ def test_repeated_vllm_run_loads_no_weights_on_transformers(vllm_model_dir, tmp_
 def test_smollm2_winogrande_hellaswag_wikitext_pruned_and_adapted_agree_on_vllm(smollm2_gguf, smollm2_dir, hub_dir,
                                                                                 task_manager, monkeypatch):
     """WinoGrande (a context per choice), HellaSwag and WikiText-2 (rolling log-likelihoods) on the real
-    model pruned with per-layer widths, each choice task with its own adapter: vLLM against hf per
-    request. Choice requests within 5e-4, as above. lm-eval's ``VLLM`` cuts a page into windows two
-    tokens shorter than ``HFLM`` does at the same ``max_length`` (it keeps room for the one generated
-    token vLLM needs), so hf runs at ``max_length`` 1022 against vLLM's 1024: the same windows. A page
+    model pruned at 0.2 with per-layer widths by the default criterion (Taylor, calibrated on the
+    tasks' training documents), each choice task with its default adapter (50 shots, the default
+    recipe), as a user runs them: vLLM against hf per request. Choice requests within 5e-4, as above.
+    lm-eval's ``VLLM`` cuts a page into windows two tokens shorter than ``HFLM`` does at the same
+    ``max_length`` (it keeps room for the one generated token vLLM needs), so hf runs at ``max_length`` 1022 against vLLM's 1024: the same windows. A page
     sums some 1,500 to 5,000 token log-likelihoods, and the drift between the two sets of kernels
     grows with that sum, so pages are compared per token of the page: within 5e-5 (2.5e-5 per token
     is the bound measured above on PIQA's 20-token continuations)."""
     import lm_eval
 
     monkeypatch.chdir(hub_dir)
-    args = f"pretrained={smollm2_gguf},dtype=float32{SMOLLM2_PRUNED},shots=16,epochs=1"
+    args = f"pretrained={smollm2_gguf},dtype=float32,prune_ratio=0.2,prune_layers=4-27"
     tasks, limit = ["winogrande", "hellaswag", "wikitext"], 4
     windows = {"vllm": 1024, "hf": 1022}
 
@@ -420,7 +421,9 @@ def test_smollm2_winogrande_hellaswag_wikitext_pruned_and_adapted_agree_on_vllm(
 
     vllm, hf = run("vllm"), run("hf")
     for results in (vllm, hf):
-        assert set(results["config"]["tailored"]["adapters"]) == {"winogrande", "hellaswag"}
+        adapters = results["config"]["tailored"]["adapters"]
+        assert set(adapters) == {"winogrande", "hellaswag"}
+        assert {info["shots"] for info in adapters.values()} == {AdaptSpec().shots}
         assert set(results["config"]["tailored"]["unadapted"]) == {"wikitext"}
     for task in tasks:
         ours, theirs = _requests(vllm, task), _requests(hf, task)

@@ -13,7 +13,8 @@ examples cut at 256 tokens. What is not, so that it fits a CPU session: :data:`R
 examples of the data instead of all ~50k rows of ``yahma/alpaca-cleaned`` (LLM-Pruner holds out 2,000
 for validation and trains on the rest), a warmup of a tenth of the steps instead of 100 steps (more
 than such a run has), the cosine schedule this plugin trains with instead of a linear decay, and the
-context cut from the left when an example is too long (LLM-Pruner cuts the end).
+context cut from the left when an example is too long (LLM-Pruner cuts the end), and no record that
+holds the text of an evaluated document of the run's tasks.
 """
 
 from __future__ import annotations
@@ -55,13 +56,17 @@ class Recovery:
 
     ``shared``: the adapter does not depend on the task, so its fingerprint leaves the task out and
     every task (perplexity tasks included) is scored with it.
+    ``tasks``: the run's tasks; a record holding the text of a document any of them is evaluated on
+    is passed over (:class:`tailored_harness.adapt.general.Evaluated`), so the examples, and with
+    them the adapter's fingerprint, differ from another run's only when such a record was dropped.
     """
 
     name = "general"
     shared = True
 
-    def __init__(self, spec: RecoverySpec) -> None:
+    def __init__(self, spec: RecoverySpec, tasks: dict[str, Any] | None = None) -> None:
         self.spec = spec
+        self.tasks = dict(tasks or {})
         self.source = general.source_for(spec.data)  # RecoverySpec refuses tasks:A+B, the one source without records
         self._training = None
 
@@ -81,11 +86,15 @@ class Recovery:
         records = self.source.records()
         order = list(range(len(records)))
         random.Random(f"recovery-{self.spec.seed}").shuffle(order)
+        evaluated = general.Evaluated([doc for task in self.tasks.values() for doc in task.eval_docs])
         indices, pairs, tokens, skipped = [], [], 0, 0
         for index in order:
             if len(pairs) == self.spec.examples:
                 break
             pair = alpaca_pair(*records[index])
+            if evaluated.holds(pair[0] + pair[1]):
+                skipped += 1
+                continue
             try:
                 tokens += len(encode_pair(tokenizer, *pair, self.spec.max_len)[0])
             except TailoredError:  # a response that encodes to nothing has no loss
@@ -99,8 +108,9 @@ class Recovery:
         record = {"method": self.name, "scope": "general", "template": "alpaca", "recovery": self.spec.to_dict(),
                   "general": {"source": self.spec.data, "examples": len(pairs), "tokens": tokens,
                               "dropped_evaluated_or_empty": skipped, "available": len(records)}}
-        logger.info("general adapter (LLM-Pruner's recovery): %d examples, %d tokens of %s, in the Alpaca template",
-                    len(pairs), tokens, self.spec.data)
+        logger.info("general adapter (LLM-Pruner's recovery): %d examples, %d tokens of %s, in the Alpaca template "
+                    "(%d records passed over: an evaluated document's text, or no response)", len(pairs), tokens,
+                    self.spec.data, skipped)
         return Training("general", indices, pairs, [], record, {"recovery": self.spec.to_dict()})
 
 
@@ -108,4 +118,4 @@ def adaptation_method(method: str, tell: TellSpec | None, tasks: dict[str, Any] 
                       recovery: RecoverySpec | None):
     """The run's adaptation method: the general :class:`Recovery` when ``recovery`` is given
     (``adapt_scope=general``), else the per-task method ``adapt_method`` names."""
-    return Recovery(recovery) if recovery is not None else method_for(method, tell, tasks)
+    return Recovery(recovery, tasks) if recovery is not None else method_for(method, tell, tasks)
