@@ -113,8 +113,9 @@ def mcnemar(first: str, second: str) -> tuple[int, int, float]:
 
 
 def paired(rows: dict[str, dict], tasks: list[str]) -> str:
-    """Per ratio and task: the accuracy difference of each pair of :data:`PAIRS` in points, the
-    discordant documents and the exact McNemar p-value (no correction for the many tests)."""
+    """Per ratio, task and metric (``acc``, and ``acc_norm`` where the task has it): the accuracy
+    difference of each pair of :data:`PAIRS` in points, the discordant documents and the exact
+    McNemar p-value (no correction for the many tests)."""
     from tabulate import tabulate
 
     body = []
@@ -124,11 +125,15 @@ def paired(rows: dict[str, dict], tasks: list[str]) -> str:
             if one is None or two is None:
                 continue
             for task in tasks:
-                b, c, pvalue = mcnemar(one["tasks"][task]["correct"], two["tasks"][task]["correct"])
-                n = len(one["tasks"][task]["correct"])
-                body.append([ratio, f"{better} - {worse}", task, f"{100 * (b - c) / n:+.2f}", b, c, f"{pvalue:.3g}", n])
-    return tabulate(body, ["ratio", "comparison", "task", "Δ acc (points)", "only first right", "only second right",
-                           "McNemar p", "docs"], tablefmt="github", disable_numparse=True)
+                for metric, field in (("acc", "correct"), ("acc_norm", "correct_norm")):
+                    first, second = one["tasks"][task].get(field), two["tasks"][task].get(field)
+                    if not first:
+                        continue
+                    b, c, pvalue = mcnemar(first, second)
+                    body.append([ratio, f"{better} - {worse}", task, metric, f"{100 * (b - c) / len(first):+.2f}", b, c,
+                                 f"{pvalue:.3g}", len(first)])
+    return tabulate(body, ["ratio", "comparison", "task", "metric", "Δ (points)", "only first right",
+                           "only second right", "McNemar p", "docs"], tablefmt="github", disable_numparse=True)
 
 
 def main() -> None:

@@ -48,12 +48,17 @@ def test_mcnemar_without_discordant_documents_is_one_and_refuses_other_documents
 
 
 def test_paired_table_compares_each_recovery_at_each_ratio(recovery_table):
-    def row(label, ratio, correct):
-        return {"label": label, "ratio": ratio, "tasks": {"boolq": {"correct": correct}}}
+    def row(label, ratio, correct, norm=""):
+        return {"label": label, "ratio": ratio, "tasks": {"boolq": {"correct": correct, "correct_norm": ""},
+                                                          "piqa": {"correct": correct[::-1], "correct_norm": norm}}}
 
-    rows = {"dense": row("dense", 0.0, "1111"), "pruned-0.2": row("pruned-0.2", 0.2, "0001"),
-            "general-0.2": row("general-0.2", 0.2, "0011"), "task-0.2": row("task-0.2", 0.2, "1101")}
-    lines = recovery_table.paired(rows, ["boolq"]).splitlines()[2:]
+    rows = {"dense": row("dense", 0.0, "1111", "1111"), "pruned-0.2": row("pruned-0.2", 0.2, "0001", "0000"),
+            "general-0.2": row("general-0.2", 0.2, "0011", "1000"), "task-0.2": row("task-0.2", 0.2, "1101", "1110")}
+    lines = recovery_table.paired(rows, ["boolq", "piqa"]).splitlines()[2:]
     cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
-    assert [c[1] for c in cells] == ["general - pruned", "task - pruned", "task - general"]
-    assert [(c[3], c[4], c[5]) for c in cells] == [("+25.00", "1", "0"), ("+50.00", "2", "0"), ("+25.00", "2", "1")]
+    assert [c[1] for c in cells] == ["general - pruned"] * 3 + ["task - pruned"] * 3 + ["task - general"] * 3
+    assert [(c[2], c[3]) for c in cells[:3]] == [("boolq", "acc"), ("piqa", "acc"), ("piqa", "acc_norm")]
+    assert [tuple(c[4:7]) for c in cells] == [
+        ("+25.00", "1", "0"), ("+25.00", "1", "0"), ("+25.00", "1", "0"),
+        ("+50.00", "2", "0"), ("+50.00", "2", "0"), ("+75.00", "3", "0"),
+        ("+25.00", "2", "1"), ("+25.00", "2", "1"), ("+50.00", "2", "0")]
