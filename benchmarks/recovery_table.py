@@ -29,6 +29,7 @@ Usage (offline, from the shared data's hub folder, nothing else running)::
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from pathlib import Path
@@ -136,6 +137,19 @@ def paired(rows: dict[str, dict], tasks: list[str]) -> str:
                            "only second right", "McNemar p", "docs"], tablefmt="github", disable_numparse=True)
 
 
+def yes_shares(rows: dict[str, dict], labels_file: Path) -> dict[str, float]:
+    """How often each configuration answers "yes" on BoolQ, from its stored correctness and the labels
+    (``label`` 1 is yes) of the first documents of ``labels_file`` (BoolQ's validation JSONL): a
+    two-choice answer is the label when right, the other one when wrong."""
+    labels = [json.loads(line)["label"] for line in labels_file.open()]
+    shares = {}
+    for label, row in rows.items():
+        correct = row["tasks"].get("boolq", {}).get("correct")
+        if correct:
+            shares[label] = sum((gold == 1) == (c == "1") for gold, c in zip(labels, correct)) / len(correct)
+    return shares
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True)
@@ -146,6 +160,8 @@ def main() -> None:
     parser.add_argument("--backend", default="hf", choices=["hf", "vllm"])
     parser.add_argument("--out", default="results/recovery_table.json")
     parser.add_argument("--report-only", action="store_true", help="print the table of --out, run nothing")
+    parser.add_argument("--boolq-labels", type=Path,
+                        help="BoolQ's validation JSONL: also print how often each configuration answers yes")
     args = parser.parse_args()
     tasks, out = args.tasks.split(","), Path(args.out)
     recovery_data = str(Path(args.recovery_data).resolve()) if args.recovery_data else None
@@ -160,6 +176,10 @@ def main() -> None:
     print(table(list(saved["rows"].values()), tasks))
     print()
     print(paired(saved["rows"], tasks))
+    if args.boolq_labels:
+        print()
+        for label, share in yes_shares(saved["rows"], args.boolq_labels).items():
+            print(f"{label}: answers yes on {100 * share:.1f}% of BoolQ's documents")
 
 
 if __name__ == "__main__":

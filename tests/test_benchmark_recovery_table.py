@@ -62,3 +62,14 @@ def test_paired_table_compares_each_recovery_at_each_ratio(recovery_table):
         ("+25.00", "1", "0"), ("+25.00", "1", "0"), ("+25.00", "1", "0"),
         ("+50.00", "2", "0"), ("+50.00", "2", "0"), ("+75.00", "3", "0"),
         ("+25.00", "2", "1"), ("+25.00", "2", "1"), ("+50.00", "2", "0")]
+
+
+def test_yes_share_reads_answers_back_from_correctness_and_labels(recovery_table, tmp_path):
+    labels = tmp_path / "validation.jsonl"
+    labels.write_text("".join(f'{{"label": {gold}}}\n' for gold in (1, 1, 0, 0, 1)))
+    rows = {"a": {"tasks": {"boolq": {"correct": "1010"}}}, "b": {"tasks": {"boolq": {"correct": "0000"}}},
+            "c": {"tasks": {"piqa": {"correct": "1"}}}}
+    # a: yes (right), no (wrong on a yes), no (right), yes (wrong on a no); b: every answer the wrong one
+    assert recovery_table.yes_shares(rows, labels) == {"a": 0.5, "b": 0.5}
+    rows["b"]["tasks"]["boolq"]["correct"] = "0011"  # no, no, no, no
+    assert recovery_table.yes_shares(rows, labels)["b"] == 0.0
