@@ -204,5 +204,37 @@ def test_task_calibration_cuts_long_contexts_from_the_left_and_explains_shortfal
     assert ((batch.labels != IGNORE).sum(dim=1) == 1).all()
     with pytest.raises(TailoredError, match="has only 5 training documents; calibration_samples=6"):
         calibration.calibration_batch(PruneSpec(samples=6), tokenizer, {"fake": task})
-    with pytest.raises(TailoredError, match="task 'fake' has no training split"):
-        calibration.calibration_batch(PruneSpec(samples=2), tokenizer, {"fake": _FakeTask(docs, training=False)})
+    with pytest.raises(TailoredError, match=r"no task has a training split to calibrate on \(fake, other\)"):
+        calibration.calibration_batch(PruneSpec(samples=2), tokenizer, {"fake": _FakeTask(docs, training=False),
+                                                                        "other": _FakeTask(docs, training=False)})
+
+
+class _FakePages(_FakeTask):
+    """A perplexity task (``loglikelihood_rolling``, as ``wikitext``): its target is the whole page."""
+
+    OUTPUT_TYPE = "loglikelihood_rolling"
+
+    def doc_to_target(self, doc):
+        return doc["page"]
+
+
+def test_task_calibration_scores_a_perplexity_tasks_pages_whole_and_leaves_out_tasks_without_training(caplog):
+    """A run of choice tasks and a perplexity task (``winogrande,hellaswag,wikitext``) calibrates on
+    both: the pages with every token a label (what a perplexity metric reads); a task without a
+    training split (``ptb_tailored``) is left out, with a warning, instead of refusing the run."""
+    from tailored_harness.prune import calibration
+    from tailored_harness.suite import tiny
+
+    docs = _fake_docs(4)
+    pages = [{"page": " ".join(f"page{i} word{j}" for j in range(5))} for i in range(4)]
+    choice, rolling = _FakeTask(docs), _FakePages(pages)
+    tokenizer = tiny.train_tokenizer([choice.doc_to_text(d) + " yes no" for d in docs] + [p["page"] for p in pages],
+                                     vocab_size=300)
+    tasks = {"choice": choice, "pages": rolling, "no_train": _FakeTask(docs, training=False)}
+    with caplog.at_level("WARNING", logger="tailored_harness.prune.calibration"):
+        assert calibration.task_documents(tasks) == [scored_pair(choice, d) for d in docs] + [("", p["page"]) for p in pages]
+    assert "no_train has no training split; calibrating on the other tasks'" in caplog.text
+    batch = calibration.calibration_batch(PruneSpec(samples=8, seq_len=64), tokenizer, tasks)
+    texts = {tokenizer.decode(ids[labels != IGNORE]).strip() for ids, labels in zip(batch.input_ids, batch.labels)}
+    assert {p["page"] for p in pages} <= texts  # every page scored whole, all of its tokens labels
+    assert len([t for t in texts if t in ("yes", "no")]) <= 4

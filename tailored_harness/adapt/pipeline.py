@@ -147,7 +147,7 @@ NO_ANSWER = ("scores whole documents (loglikelihood_rolling, a perplexity task):
 def unadapted(tasks: dict[str, Any] | None, method=None) -> dict[str, str]:
     """``{task: why}`` for the run's tasks that get no adapter: those scoring whole documents, unless
     ``method``'s adapter is shared (the general adapter is trained without any task's answers)."""
-    from tailored_harness.adapt.shots import scores_whole_documents
+    from tailored_harness.taskio.task_format import scores_whole_documents
 
     if getattr(method, "shared", False):
         return {}

@@ -14,7 +14,7 @@ import random
 from typing import Any, Callable, Sequence
 
 from tailored_harness.core.errors import TailoredError
-from tailored_harness.taskio.task_format import gold_label, scored_pair
+from tailored_harness.taskio.task_format import gold_label, scored_pair, scores_whole_documents
 
 
 def evaluated_split(task) -> str | None:
@@ -125,12 +125,6 @@ def examples(task, name: str, shots: int, seed: int, draw: str) -> tuple[str, li
     :func:`pick` over its :func:`training_split`."""
     split, docs = training_split(task, name)
     return (split, *pick(task, docs, shots, seed, draw))
-
-
-def scores_whole_documents(task) -> bool:
-    """True for a task scored on whole documents (``loglikelihood_rolling``, a perplexity task): its
-    requests hold no answer to train on."""
-    return task.OUTPUT_TYPE == "loglikelihood_rolling"
 
 
 def check_tasks(tasks: dict[str, Any] | None, shots: int) -> None:

@@ -10,7 +10,9 @@ Sources:
 * ``tasks``: the requested lm-eval tasks' training documents, written exactly as the task scores
   them (context, target delimiter, gold continuation). Each sample is one document, drawn with the
   seed from all requested tasks; the loss covers only the gold continuation, because that is all
-  a task's metric reads (the log-likelihood of the continuation given the context). Contexts
+  a task's metric reads (the log-likelihood of the continuation given the context). A perplexity
+  task (``wikitext``) reads every token of a document, so its documents are scored whole; a task
+  with no training split is left out. Contexts
   longer than L are cut from the left, as lm-eval cuts them at the model's length, so the
   continuation is always kept. Samples are right-padded to the longest one; padding is never a
   label, and under causal attention no real token sees it, so it changes no gradient.
@@ -37,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.prune.spec import TASKS_SOURCE, PruneSpec
-from tailored_harness.taskio.task_format import encode_pair, pad_id, right_padded, scored_pair
+from tailored_harness.taskio.task_format import encode_pair, pad_id, right_padded, scored_text
 
 if TYPE_CHECKING:
     import torch
@@ -80,13 +82,21 @@ def file_documents(path: str | Path) -> list[str]:
 
 
 def task_documents(tasks: dict[str, Any]) -> list[tuple[str, str]]:
-    """Training documents of every task in ``tasks`` (name -> lm-eval Task) as ``(context, continuation)``."""
-    docs = []
+    """Training documents of the tasks in ``tasks`` (name -> lm-eval Task) as ``(context, continuation)``
+    (:func:`scored_text`: a perplexity task's are whole documents). A task without a training split
+    (``ptb_tailored`` reads only the test file) is left out with a warning; none with one is an error."""
+    docs, without = [], []
     for name, task in sorted(tasks.items()):
         if not task.has_training_docs():
-            raise TailoredError(f"calibration=tasks: task {name!r} has no training split to calibrate on; "
-                                f"name a calibration file instead (calibration=path/to/file.jsonl)")
-        docs += [scored_pair(task, doc) for doc in task.training_docs()]
+            without.append(name)
+            continue
+        docs += [scored_text(task, doc) for doc in task.training_docs()]
+    if without and not docs:
+        raise TailoredError(f"calibration=tasks: no task has a training split to calibrate on ({', '.join(without)}); "
+                            f"name a calibration file instead (calibration=path/to/file.jsonl)")
+    if without:
+        logger.warning("calibration=tasks: %s %s no training split; calibrating on the other tasks' training documents",
+                       ", ".join(without), "has" if len(without) == 1 else "have")
     return docs
 
 

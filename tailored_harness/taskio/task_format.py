@@ -78,6 +78,22 @@ def rewrite_plain_contexts(requests: Sequence[Any], entries: dict[str, Any], *, 
         setattr(request, mark, True)
 
 
+def scores_whole_documents(task) -> bool:
+    """True for a task scored on whole documents (``loglikelihood_rolling``, a perplexity task): its
+    requests hold no answer to train on."""
+    return task.OUTPUT_TYPE == "loglikelihood_rolling"
+
+
+def scored_text(task, doc: dict[str, Any]) -> tuple[str, str]:
+    """``(context, continuation)`` of everything the task's metric reads of ``doc``: the gold pair
+    (:func:`scored_pair`) of a task with answers, or, for a perplexity task, an empty context and the
+    whole document, every token of which it scores (what pruning calibrates on; adapters train on
+    answers only)."""
+    if scores_whole_documents(task):
+        return "", str(task.doc_to_target(doc))
+    return scored_pair(task, doc)
+
+
 def scored_pair(task, doc: dict[str, Any]) -> tuple[str, str]:
     """``(context, continuation)`` of ``doc`` with its gold answer, as the task scores it zero-shot.
 
