@@ -12,9 +12,8 @@ Sources:
   seed from all requested tasks; the loss covers only the gold continuation, because that is all
   a task's metric reads (the log-likelihood of the continuation given the context). A perplexity
   task (``wikitext``) reads every token of a document, so its documents are scored whole; a task
-  with no training split is left out. Contexts
-  longer than L are cut from the left, as lm-eval cuts them at the model's length, so the
-  continuation is always kept. Samples are right-padded to the longest one; padding is never a
+  with no training split is left out. Contexts longer than L are cut from the left, as lm-eval cuts
+  them at the model's length, so the continuation is always kept. Samples are right-padded to the longest one; padding is never a
   label, and under causal attention no real token sees it, so it changes no gradient.
 
 Why the loss is restricted to the continuation: on a task document the context is most of the
