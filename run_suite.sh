@@ -131,10 +131,17 @@ if [ "$suite" = "smollm2" ]; then
       for seed in $seeds; do
         configs+=("${p}_adapt50_s$seed=prune_ratio=$ratio,prune_layers=$layers,importance=param_first,shots=50,adapt_seed=$seed")
       done
+      # The claims, each tested document by document: pruned against dense, adapted against pruned only
+      # (each adapter seed), and, in the full run, task adapters against the general one and Taylor
+      # against the l2 and random controls.
+      report_args+=(--paired "${p}_param_first=dense")
+      for seed in $seeds; do report_args+=(--paired "${p}_adapt50_s$seed=${p}_param_first"); done
       if [ -z "$quick" ]; then
         configs+=("${p}_general=prune_ratio=$ratio,prune_layers=$layers,importance=param_first,adapt_scope=general${recovery_data:+,recovery_data=$recovery_data}")
         configs+=("${p}_l2=prune_ratio=$ratio,prune_layers=$layers,importance=l2,shots=0"
                   "${p}_random=prune_ratio=$ratio,prune_layers=$layers,importance=random,shots=0")
+        for seed in $seeds; do report_args+=(--paired "${p}_adapt50_s$seed=${p}_general"); done
+        report_args+=(--paired "${p}_param_first=${p}_l2" --paired "${p}_param_first=${p}_random")
       fi
     done
     report_args+=("${paper[@]}")
@@ -159,6 +166,8 @@ else
       done
       # Pruned as in ${p}_param_first_s0, then one LoRA adapter per task on 50 of its training documents.
       configs+=("${p}_adapt50=prune_ratio=$ratio,importance=param_first,prune_seed=0,shots=50")
+      report_args+=(--paired "${p}_param_first_s0=dense" --paired "${p}_adapt50=${p}_param_first_s0"
+                    --paired "${p}_param_first_s0=${p}_random_s0")
     done
     report_args+=("${paper[@]}")
     [ -n "$baseline" ] || baseline="$here/results/baseline.json"

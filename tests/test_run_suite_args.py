@@ -51,3 +51,8 @@ def test_full_real_suite_has_the_general_recovery_rows_with_the_given_data(tmp_p
         assert f"prune_ratio={ratio},prune_layers=4-27,importance=param_first,adapt_scope=general," \
                f"recovery_data={tmp_path}/alpaca.json " in line
     assert "--run p20_general=" in calls.read_text() and "--run p50_general=" in calls.read_text()
+    report = next(line for line in calls.read_text().splitlines() if line.startswith("tailored report"))
+    for p in ("p20", "p50"):  # every claim of the table is tested document by document
+        claims = [f"{p}_param_first=dense", f"{p}_param_first={p}_l2", f"{p}_param_first={p}_random"]
+        claims += [f"{p}_adapt50_s{s}={p}_{ref}" for s in range(3) for ref in ("param_first", "general")]
+        assert all(f"--paired {claim} " in report + " " for claim in claims), report

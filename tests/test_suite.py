@@ -77,6 +77,23 @@ def test_taylor_keeps_at_least_what_l2_keeps_and_clearly_more_than_random(first_
             assert min(draws) >= l2["value"], (task, p, draws, l2["value"])
             margin = 2 * max(l2["stderr"], value[(task, f"{p}_random_s0")]["stderr"])
             assert mean[(task, f"{p}_param_first")] > mean[(task, f"{p}_random")] + margin, (task, p)
+        verdicts = _verdicts(summary, f"{p}_param_first_s0", f"{p}_random_s0")
+        assert all(verdicts[task] == "better" for task in ("synth_boolq", "synth_piqa")), (p, verdicts)
+
+
+def _verdicts(summary: dict, a: str, b: str) -> dict[str, str]:
+    """The paired verdict of ``a`` against ``b`` (``tailored report --paired``) per task, on ``acc``
+    (``exact_match`` for synth_qa), with the flips behind it checked against the two rows' values."""
+    (item,) = [c for c in summary["paired"] if (c["a"], c["b"]) == (a, b)]
+    value = {(r["task"], r["configuration"], r["metric"]): r["value"] for r in summary["rows"]}
+    out = {}
+    for row in item["rows"]:
+        metric = row["metric"].split(",")[0]
+        if metric in ("acc", "exact_match"):
+            assert row["difference"] == pytest.approx(value[(row["task"], a, metric)] - value[(row["task"], b, metric)])
+            assert row["only_a"] - row["only_b"] == round(row["difference"] * row["n"])
+            out[row["task"]] = row["verdict"]
+    return out
 
 
 def test_adapting_keeps_at_least_the_pruned_accuracy_and_clearly_adds_on_some_task(first_run):
@@ -93,6 +110,8 @@ def test_adapting_keeps_at_least_the_pruned_accuracy_and_clearly_adds_on_some_ta
             assert adapted["value"] >= pruned["value"], (task, p, pruned["value"], adapted["value"])
             gains.append(adapted["value"] - pruned["value"] > max(pruned["stderr"], adapted["stderr"]))
         assert any(gains), p
+        verdicts = _verdicts(summary, f"{p}_adapt50", f"{p}_param_first_s0")
+        assert "worse" not in verdicts.values() and "better" in verdicts.values(), (p, verdicts)
     assert summary["paper"] == {"p20_adapt50": 95.68, "p50_adapt50": 86.54}
     assert {r["configuration"] for r in summary["recovery"]} >= {"p20_adapt50", "p50_adapt50"}
 

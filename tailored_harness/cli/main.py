@@ -10,6 +10,8 @@
     tailored report --run dense=DIR --out F  summarise lm-eval result folders as JSON and a table,
                     [--baseline F]           and fail (exit 1) when a metric fell below its baseline;
                     [--plot F.png]           draw accuracy against parameters kept
+    tailored compare RUN_A RUN_B [...]       paired comparison of runs on the same documents: differences with
+                                             bootstrap intervals, McNemar's exact test, verdicts [--json]
     tailored export-submission DIR --out P   package a run: results, request file, model card, manifest
     tailored verify-submission P             recheck a package's sha256s (exit 1 naming the first bad file)
     tailored cache ls|verify|rm              see the cache, rehash it (exit 1 naming damage), remove entries
@@ -314,10 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_adapt)
 
     from tailored_harness.cli import cache as cache_cli
+    from tailored_harness.cli import compare as compare_cli
     from tailored_harness.cli import report as report_cli
     from tailored_harness.cli import submission
 
     report_cli.add_parser(sub)
+    compare_cli.add_parser(sub)
     submission.add_parsers(sub)
     cache_cli.add_parser(sub)
     return parser

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tailored_harness.lmeval.startup import MODEL_NAME
+from tailored_harness.suite.run_files import label_baselines, latest_results_file, read_digest, samples_files  # noqa: F401 (re-exported)
 
 STDERR_SUFFIX = "_stderr"
 DENSE = "dense"
@@ -68,14 +69,6 @@ class Comparison:
         return self.drop > self.allowance
 
 
-def latest_results_file(run_dir: str | os.PathLike) -> Path:
-    """Newest ``results_*.json`` that lm-eval's ``--output_path`` wrote under ``run_dir``."""
-    files = sorted(Path(run_dir).rglob("results_*.json"), key=lambda p: p.stat().st_mtime)
-    if not files:
-        raise FileNotFoundError(f"no lm-eval results_*.json under {run_dir}")
-    return files[-1]
-
-
 def rows_from_results(results: dict[str, Any], configuration: str) -> list[dict[str, Any]]:
     """One row per (task, metric): value and stderr as lm-eval reported them."""
     rows = []
@@ -118,23 +111,27 @@ def configuration_info(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def collect(runs: list[tuple[str, str | os.PathLike]], base: Path) -> tuple[list[dict], dict[str, str], dict[str, dict], dict[str, dict]]:
-    """Rows of every ``(name, lm-eval output folder)`` run (with ``pct_of_dense``), the results file
+    """Rows of every ``(name, lm-eval output folder or run digest)`` run (with ``pct_of_dense``), the results file
     each came from (relative to ``base``, where the summary is written), each task's
     :func:`label_baselines` from the logged samples of the first run that has them, ``dense`` first,
     and each configuration's :func:`configuration_info`."""
     rows, sources, samples, configurations = [], {}, {}, {}
     for name, run_dir in runs:
-        path = latest_results_file(run_dir)
+        if Path(run_dir).is_file():  # a run digest (tailored_harness.suite.digest) in place of the folder
+            path, data = Path(run_dir), read_digest(run_dir)
+            results, samples[name] = data["results"], data.get("label_baselines") or {}
+        else:
+            path = latest_results_file(run_dir)
+            results, samples[name] = json.loads(path.read_text()), samples_files(path)
         sources[name] = os.path.relpath(path.resolve(), base)
-        results = json.loads(path.read_text())
         rows += rows_from_results(results, name)
         configurations[name] = configuration_info(results)
-        samples[name] = samples_files(path)
     baselines = {}
     for name in sorted(samples, key=lambda n: n != DENSE):
-        for task, file in samples[name].items():
+        for task, source in samples[name].items():
             if task not in baselines:
-                found = label_baselines([json.loads(line) for line in file.read_text().splitlines() if line.strip()])
+                found = source if isinstance(source, dict) else label_baselines(
+                    [json.loads(line) for line in source.read_text().splitlines() if line.strip()])
                 if found:
                     baselines[task] = found
     return relative_to(rows), sources, baselines, configurations
@@ -311,38 +308,6 @@ def format_recovery(summary: list[dict[str, Any]], paper: dict[str, float]) -> s
                  for line, r in zip(table, summary)]
         headers.append("mean % of the same adapters on dense")
     return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
-
-
-def label_baselines(samples: list[dict[str, Any]]) -> dict[str, float] | None:
-    """Majority-class and chance accuracy of the documents a multiple-choice task scored.
-
-    ``samples``: lm-eval's logged samples of one task (``--log_samples``), each with its gold
-    ``target`` (the choice, which lm-eval writes as text) and one request per choice in
-    ``arguments``. Returns ``{"majority", "chance", "n"}``: the share of the most frequent gold
-    choice (what always answering it scores) and the mean of 1 / choices; ``None`` for other tasks
-    (generation: one request per document).
-    """
-    if not samples:
-        return None
-    targets, choices = [], []
-    for sample in samples:
-        arguments = sample.get("arguments") or {}
-        if "target" not in sample or len(arguments) < 2:
-            return None
-        targets.append(str(sample["target"]))
-        choices.append(len(arguments))
-    counts: dict[str, int] = {}
-    for target in targets:
-        counts[target] = counts.get(target, 0) + 1
-    return {"majority": max(counts.values()) / len(targets), "chance": sum(1 / c for c in choices) / len(choices),
-            "n": len(targets)}
-
-
-def samples_files(results_file: str | os.PathLike) -> dict[str, Path]:
-    """``{task: samples_<task>_<timestamp>.jsonl}`` written beside lm-eval's ``results_<timestamp>.json``."""
-    path = Path(results_file)
-    stamp = path.stem.removeprefix("results_")
-    return {p.name[len("samples_"):-len(f"_{stamp}.jsonl")]: p for p in path.parent.glob(f"samples_*_{stamp}.jsonl")}
 
 
 def format_regressions(comparisons: list[Comparison]) -> str:
