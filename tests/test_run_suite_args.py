@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import REPO_ROOT, run_cli
@@ -14,6 +16,10 @@ SUITE = ["bash", str(REPO_ROOT / "run_suite.sh")]
     (["--quick"], "--quick is a reduced smollm2 run; add --suite smollm2"),
     (["--suite", "smollm2", "--data-dir", "/no/such/folder"], "--data-dir '/no/such/folder' is not a folder"),
     (["--frobnicate"], "unknown argument '--frobnicate' (valid: --suite --quick --data-dir"),
+    (["--backend", "tpu"], "--backend 'tpu' is not a backend (valid: hf, vllm)"),
+    (["--docs", "hellaswag"], "--docs 'hellaswag' must look like TASK=N, e.g. hellaswag=2000"),
+    (["--docs", "hellaswag=0"], "--docs 'hellaswag=0': N must be a positive whole number"),
+    (["--limit", "3", "--docs", "piqa=2"], "give --limit or --docs, not both"),
 ])
 def test_bad_options_are_refused_in_one_line(args, needle, tmp_path):
     result = run_cli([*SUITE, *args, "--out", str(tmp_path / "s.json"), "--runs", str(tmp_path / "runs")])
@@ -35,8 +41,9 @@ def test_full_real_suite_has_the_general_recovery_rows_with_the_given_data(tmp_p
 
     bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
     bin_dir.mkdir()
-    for name in ("lm_eval", "tailored"):
-        (bin_dir / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\necho {tmp_path}/model\n')
+    for name in ("lm_eval", "tailored"):  # `tailored digest RUN --out F` writes F, as the real one does
+        (bin_dir / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\n[ "$1" != digest ] || echo {{}} > "$4"\n'
+                                    f'echo {tmp_path}/model\n')
         (bin_dir / name).chmod(0o755)
     (tmp_path / "alpaca.json").write_text("[]")
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}  # run_cli would put the venv first
@@ -51,8 +58,46 @@ def test_full_real_suite_has_the_general_recovery_rows_with_the_given_data(tmp_p
         assert f"prune_ratio={ratio},prune_layers=4-27,importance=param_first,adapt_scope=general," \
                f"recovery_data={tmp_path}/alpaca.json " in line
     assert "--run p20_general=" in calls.read_text() and "--run p50_general=" in calls.read_text()
+    assert all("--tasks boolq,piqa,winogrande,hellaswag,wikitext " in line and " --samples " in line for line in runs)
+    order = [line.split("--output_path ")[1].split("/")[-1] for line in runs]  # the claims' rows first
+    assert order[:7] == ["dense", "p20_param_first", "p20_adapt50_s0", "p20_general", "p50_param_first",
+                         "p50_adapt50_s0", "p50_general"] and order[-3:] == [f"dense_adapt50_s{s}" for s in range(3)]
+    report = next(line for line in calls.read_text().splitlines() if line.startswith("tailored report"))
+    assert report.index("--run dense=") < report.index("--run dense_adapt50_s0=") < report.index("--run p20_param_first=")
+    assert json.loads((tmp_path / "runs" / "documents.json").read_text()) == {"hellaswag": list(range(2000))}
+    digests = sorted(p.name for p in (tmp_path / "s-digests").iterdir())
+    assert len(digests) == 2 * len(runs) and "p20_general.json" in digests and "p20_general.args" in digests
     report = next(line for line in calls.read_text().splitlines() if line.startswith("tailored report"))
     for p in ("p20", "p50"):  # every claim of the table is tested document by document
         claims = [f"{p}_param_first=dense", f"{p}_param_first={p}_l2", f"{p}_param_first={p}_random"]
         claims += [f"{p}_adapt50_s{s}={p}_{ref}" for s in range(3) for ref in ("param_first", "general")]
         assert all(f"--paired {claim} " in report + " " for claim in claims), report
+
+
+def test_resume_reuses_the_configurations_whose_digest_has_the_same_arguments(tmp_path):
+    """Stand-ins as above, on the quick suite: a second run with --resume scores nothing and reports
+    from the digests; a configuration whose arguments changed (another --limit) is scored again."""
+    import os
+    import subprocess
+
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
+    bin_dir.mkdir()
+    for name in ("lm_eval", "tailored"):
+        (bin_dir / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\n[ "$1" != digest ] || echo {{}} > "$4"\n'
+                                    f'echo {tmp_path}/model\n')
+        (bin_dir / name).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    args = [*SUITE, "--suite", "smollm2", "--quick", "--out", str(tmp_path / "q.json"), "--runs", str(tmp_path / "runs")]
+
+    def scored(*extra: str) -> list[str]:
+        calls.write_text("")
+        result = subprocess.run([*args, *extra], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return [line for line in calls.read_text().splitlines() if line.startswith("lm_eval")]
+
+    assert len(scored()) == 5
+    assert scored("--resume") == []
+    report = next(line for line in calls.read_text().splitlines() if line.startswith("tailored report"))
+    assert f"--run dense={tmp_path}/q-digests/dense.json" in report and f"--html {tmp_path}/q.html" in report
+    assert len(scored("--resume", "--limit", "50")) == 5  # other arguments: nothing reused
+    assert len(scored()) == 5  # without --resume every configuration is scored

@@ -75,3 +75,21 @@ def add_parser(sub) -> None:
                    help="bootstrap interval method (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON instead of the tables")
     p.set_defaults(func=_compare)
+
+
+def _digest(args: argparse.Namespace) -> int:
+    from tailored_harness.suite.digest import write_digest
+
+    if not Path(args.run).is_dir():
+        raise TailoredError(f"{args.run!r} is not a folder (give the lm-eval --output_path of a run written with --log_samples)")
+    print(write_digest(args.run, args.out))
+    return 0
+
+
+def add_digest_parser(sub) -> None:
+    """Register ``tailored digest`` (one run's digest) on the ``tailored`` command's subparsers."""
+    p = sub.add_parser("digest", help="write a run's digest: its results and per-document values, small enough to "
+                       "commit; tailored compare and tailored report read it in place of the folder")
+    p.add_argument("run", help="lm-eval --output_path folder written with --log_samples")
+    p.add_argument("--out", required=True, help="the digest's JSON file")
+    p.set_defaults(func=_digest)

@@ -12,6 +12,7 @@
                     [--plot F.png]           draw accuracy against parameters kept
     tailored compare RUN_A RUN_B [...]       paired comparison of runs on the same documents: differences with
                                              bootstrap intervals, McNemar's exact test, verdicts [--json]
+    tailored digest DIR --out F.json         a run's results and per-document values, small enough to commit
     tailored export-submission DIR --out P   package a run: results, request file, model card, manifest
     tailored verify-submission P             recheck a package's sha256s (exit 1 naming the first bad file)
     tailored cache ls|verify|rm              see the cache, rehash it (exit 1 naming damage), remove entries
@@ -322,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report_cli.add_parser(sub)
     compare_cli.add_parser(sub)
+    compare_cli.add_digest_parser(sub)
     submission.add_parsers(sub)
     cache_cli.add_parser(sub)
     return parser
