@@ -44,6 +44,8 @@
 #                         e.g. --config dense=shots=0 --config p20=prune_ratio=0.2 (repeatable; default: the
 #                         suite's dense + pruned set for the default run, dense otherwise); TELL, say:
 #                         --config tell10=shots=10,adapt_method=tell,general_data=$(tailored world)/statements.txt
+#   --paired A=B          also test configuration A against B document by document (repeatable; the
+#                         default runs name their claims themselves)
 #   --limit N             documents per task (default: all; smollm2 --quick: 100)
 #   --docs TASK=N         the first N documents of TASK only, the others whole (repeatable; not with
 #                         --limit; smollm2 default: hellaswag=2000)
@@ -84,6 +86,7 @@ baseline=""
 update_baseline=""
 check="yes"
 docs=()
+pairs=()
 backend="hf"
 digests=""
 resume=""
@@ -100,6 +103,7 @@ while [ $# -gt 0 ]; do
     --config) need "$@"; configs+=("$2"); shift 2 ;;
     --limit) need "$@"; limit="$2"; shift 2 ;;
     --docs) need "$@"; docs+=("$2"); shift 2 ;;
+    --paired) need "$@"; pairs+=(--paired "$2"); shift 2 ;;
     --backend) need "$@"; backend="$2"; shift 2 ;;
     --digests) need "$@"; digests="$2"; shift 2 ;;
     --resume) resume="yes"; shift ;;
@@ -112,7 +116,7 @@ while [ $# -gt 0 ]; do
     --update-baseline) update_baseline="yes"; shift ;;
     --no-check) check=""; shift ;;
     -h|--help) usage; exit 0 ;;
-    *) echo "run_suite.sh: unknown argument '$1' (valid: --suite --quick --data-dir --model --tasks --config --limit --docs --backend --recovery-data --device --batch-size --out --runs --digests --resume --baseline --update-baseline --no-check)" >&2; exit 2 ;;
+    *) echo "run_suite.sh: unknown argument '$1' (valid: --suite --quick --data-dir --model --tasks --config --paired --limit --docs --backend --recovery-data --device --batch-size --out --runs --digests --resume --baseline --update-baseline --no-check)" >&2; exit 2 ;;
   esac
 done
 
@@ -292,7 +296,7 @@ run_args=()
 for config in "${configs[@]}"; do run_args+=(--run "${config%%=*}=${run_of[${config%%=*}]}"); done
 
 step=$((step + 1))
-report_args=("${run_args[@]}" --out "$out" --html "${out%.json}.html" "${report_args[@]}")
+report_args=("${run_args[@]}" --out "$out" --html "${out%.json}.html" "${report_args[@]}" ${pairs[@]+"${pairs[@]}"})
 # The picture next to the summary (accuracy against parameters kept) when matplotlib is installed.
 py="$(dirname "$(command -v tailored)")/python"
 [ -x "$py" ] || py=python3

@@ -100,4 +100,6 @@ def test_resume_reuses_the_configurations_whose_digest_has_the_same_arguments(tm
     report = next(line for line in calls.read_text().splitlines() if line.startswith("tailored report"))
     assert f"--run dense={tmp_path}/q-digests/dense.json" in report and f"--html {tmp_path}/q.html" in report
     assert len(scored("--resume", "--limit", "50")) == 5  # other arguments: nothing reused
+    assert scored("--resume", "--limit", "50", "--paired", "p50_param_first=p20_param_first") == []
+    assert "--paired p50_param_first=p20_param_first" in calls.read_text()
     assert len(scored()) == 5  # without --resume every configuration is scored
