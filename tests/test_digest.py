@@ -68,3 +68,12 @@ def test_report_reads_digests_as_it_reads_folders_and_writes_them(tmp_path, caps
     (tmp_path / "bad.json").write_text("{}")
     assert main(["compare", str(tmp_path / "bad.json"), str(a)]) == 2
     assert "is not a run digest" in capsys.readouterr().err
+
+
+def test_digest_command_writes_one_run_and_refuses_a_file(tmp_path, capsys):
+    a = _write_run(tmp_path / "a", "boolq", {i: float(i % 2) for i in range(10)})
+    assert main(["digest", str(a), "--out", str(tmp_path / "d" / "a.json")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "d" / "a.json")
+    assert json.loads((tmp_path / "d" / "a.json").read_text())["tasks"]["boolq"]["values"]["acc,none"]["bits"] == "01" * 5
+    assert main(["digest", str(tmp_path / "d" / "a.json"), "--out", str(tmp_path / "x.json")]) == 2
+    assert "is not a folder" in capsys.readouterr().err and not (tmp_path / "x.json").exists()

@@ -8,7 +8,6 @@ or digest the row came from.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -16,8 +15,6 @@ import numpy as np
 
 from tailored_harness.suite import paired
 from tailored_harness.suite.digest import load
-
-logger = logging.getLogger(__name__)
 
 
 def missing_intervals(rows: list[dict[str, Any]], run_paths: dict[str, str | os.PathLike],

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -22,8 +21,6 @@ import numpy as np
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.suite import paired
 from tailored_harness.suite.run_files import latest_results_file, samples_files
-
-logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
