@@ -150,3 +150,9 @@ def test_report_tests_the_paired_claims_and_keeps_them_in_the_summary(tmp_path, 
     assert (item["a"], item["b"], row["only_a"], row["only_b"], row["verdict"]) == ("p20", "dense", 20, 0, "better")
     assert main(["report", "--run", f"dense={a}", "--paired", "p50=dense"]) == 2
     assert "unknown configuration(s) p50 (valid: dense)" in capsys.readouterr().err
+
+
+def test_detectable_difference_per_task_spans_the_pairs():
+    rows = [{"task": "boolq", "metric": "acc,none", "n": 100, "minimum_detectable": v} for v in (0.05, 0.12, None)]
+    summary = run_samples.detectable_by_task([{"rows": rows[:2]}, {"rows": rows[2:]}])
+    assert summary == {"boolq acc,none": {"docs": 100, "smallest": 0.05, "largest": 0.12, "unreachable": 1}}

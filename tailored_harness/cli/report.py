@@ -84,13 +84,17 @@ def _report(args: argparse.Namespace) -> int:
     if recovery:
         print("\n" + report.format_recovery(recovery, paper))
     if paired:
-        from tailored_harness.suite.run_samples import format_pairs
+        from tailored_harness.suite.run_samples import detectable_by_task, format_pairs
 
         print("\nPaired on the same documents (a - b; exact McNemar test of the flips for accuracy, "
               "bootstrap interval of the difference):\n" + format_pairs(paired, PairedSpec()))
         for item in paired:
             for note in item["notes"]:
                 print(f"not compared ({item['a']} - {item['b']}): {note}")
+        print("\nSmallest difference the documents could show at p < 0.05 (over the pairs; none: too few flips):")
+        for key, entry in detectable_by_task(paired).items():
+            span = "none" if entry["smallest"] is None else f"{entry['smallest']:.4f} to {entry['largest']:.4f}"
+            print(f"  {key}: {entry['docs']} documents, {span}")
     table = format_paper_table(rows)
     if table:
         print("\nAs the papers print it (perplexity, accuracy in %, seeds averaged):\n" + table)

@@ -213,3 +213,20 @@ def format_pairs(comparisons: list[dict[str, Any]], spec: paired.PairedSpec) -> 
     body = [[f"{item['a']} - {item['b']}", *_cells(row)] for item in comparisons for row in item["rows"]]
     return tabulate(body, headers=["comparison (a - b)", *_headers("a", "b", spec)], tablefmt="github",
                     disable_numparse=True)
+
+
+def detectable_by_task(comparisons: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per ``task metric``: the documents and the smallest and largest minimum detectable difference
+    over the compared pairs (pairs that flip more documents need a larger difference to be told
+    apart), the figure by which a task's document count is judged; ``None`` where none is reachable."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in comparisons:
+        for row in item["rows"]:
+            entry = out.setdefault(f"{row['task']} {row['metric']}", {"docs": row["n"], "values": []})
+            entry["values"].append(row["minimum_detectable"])
+    for entry in out.values():
+        values = entry.pop("values")
+        finite = [v for v in values if v is not None]
+        entry.update(smallest=min(finite) if finite else None, largest=max(finite) if finite else None,
+                     unreachable=len(values) - len(finite))
+    return out
