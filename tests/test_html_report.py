@@ -59,6 +59,7 @@ def test_page_holds_the_table_the_verdicts_and_the_flipped_documents_escaped(pag
     assert "0 right only in p50, 21 right only in dense" in text
     assert text.count('<tr class="doc">') == 10  # ten shown of the 21
     assert "10 shown of 21" in text and "data:image/png;base64," in text
+    assert '<tr><td class="name">yesno acc,none</td><td>80</td><td>0.1375 &ndash; 0.1375</td></tr>' in text
 
 
 def test_render_uses_stderr_and_given_intervals_and_marks_baselines():

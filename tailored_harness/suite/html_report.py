@@ -99,6 +99,18 @@ def paired_table(paired: list[dict[str, Any]]) -> str:
     return f"<table>{head}{''.join(lines)}</table>"
 
 
+def detectable_table(paired: list[dict[str, Any]]) -> str:
+    """Per task and metric, the documents and the span of the minimum detectable difference over the pairs."""
+    from tailored_harness.suite.run_samples import detectable_by_task
+
+    lines = []
+    for key, entry in detectable_by_task(paired).items():
+        span = "none" if entry["smallest"] is None else f"{entry['smallest']:.4f} &ndash; {entry['largest']:.4f}"
+        lines.append(f'<tr><td class="name">{_e(key)}</td><td>{entry["docs"]}</td><td>{span}</td></tr>')
+    return ("<table><tr><th class='name'>task, metric</th><th>docs</th><th>min. detectable at p &lt; 0.05, over the "
+            f"pairs</th></tr>{''.join(lines)}</table>")
+
+
 def _document(doc: dict[str, Any], a: str, b: str, right: str) -> str:
     choices = "".join(f"<li>{_e(c)}</li>" for c in doc["choices"])
     answer = {"a": doc["answer_a"], "b": doc["answer_b"]}
@@ -137,7 +149,7 @@ def render(summary: dict[str, Any], title: str, intervals: dict[tuple[str, str, 
         sections += ["<h2>Paired comparisons</h2><p>Two configurations on the same documents: the difference a &minus; b, "
                      "its 95% paired bootstrap interval, the documents only one gets right and McNemar's exact p "
                      "(accuracy), the smallest difference these documents could detect, and the verdict at 0.05.</p>",
-                     paired_table(paired)]
+                     paired_table(paired), detectable_table(paired)]
     sections.append(plot)
     if paired:
         sections += ["<h2>Documents that flipped</h2>", flips_section(flips or [])]
