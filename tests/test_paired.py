@@ -41,6 +41,9 @@ def test_no_flip_is_no_evidence_and_identical_runs_have_a_zero_interval():
     assert paired.mcnemar(a, b) == (0, 0, 1.0)
     result = paired.compare_values(a, b, "mean", True)
     assert (result.difference, result.interval, result.verdict) == (0.0, (0.0, 0.0), paired.UNDECIDED)
+    pages = np.array([[-300.0, 100.0], [-280.0, 90.0]])
+    same = paired.compare_values(pages, pages, "weighted_perplexity", False)
+    assert same.as_dict()["minimum_detectable"] is None and same.verdict == paired.UNDECIDED
 
 
 def test_verdict_follows_mcnemar_and_the_metrics_direction():

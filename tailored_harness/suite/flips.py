@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tailored_harness.suite.run_files import latest_results_file, samples_files
+from tailored_harness.suite.run_files import gold_choice, latest_results_file, picked_choice, requests_of, samples_files
 
 
 def _samples(run: str | os.PathLike, task: str) -> dict[tuple[int, str], dict[str, Any]] | None:
@@ -34,35 +34,24 @@ def _samples(run: str | os.PathLike, task: str) -> dict[tuple[int, str], dict[st
 
 def _answer(sample: dict[str, Any], choices: list[str]) -> str:
     """What the run answered: the most likely choice (multiple choice) or the generated text."""
-    responses = sample.get("filtered_resps") or []
     if len(choices) > 1:
-        scores = [r[0] if isinstance(r, (list, tuple)) else r for r in responses]
-        best = max(range(len(scores)), key=lambda i: float(scores[i]))
-        return choices[best]
+        pick = picked_choice(sample)
+        return "" if pick is None else choices[pick]
+    responses = sample.get("filtered_resps") or []
     return str(responses[0]) if responses else ""
-
-
-def _requests(sample: dict[str, Any]) -> list[list[Any]]:
-    """The sample's requests as argument lists: lm-eval writes ``{"gen_args_N": {"arg_M": ...}}``
-    (a list of argument lists before it sanitises them)."""
-    arguments = sample.get("arguments") or []
-    if isinstance(arguments, dict):
-        ordered = sorted(arguments.items(), key=lambda kv: int(kv[0].rsplit("_", 1)[-1]))
-        return [[args[k] for k in sorted(args, key=lambda k: int(k.rsplit("_", 1)[-1]))] for _, args in ordered]
-    return [list(a) for a in arguments]
 
 
 def _readable(sample: dict[str, Any]) -> tuple[str, list[str], str]:
     """``(context, choices, gold)`` of a logged sample: one request per choice, ``[context,
-    continuation]``; the gold is the target, which lm-eval logs as text (a choice's index or text)."""
-    requests = _requests(sample)
+    continuation]``. Where every choice shares its continuation and differs in its context
+    (WinoGrande), the contexts are the choices."""
+    requests = requests_of(sample)
     context = str(requests[0][0]) if requests and requests[0] else ""
     choices = [str(r[1]) for r in requests if len(r) > 1 and isinstance(r[1], str)] if len(requests) > 1 else []
-    target = str(sample.get("target"))
-    gold = target
-    if target not in choices and target.isdigit() and int(target) < len(choices):
-        gold = choices[int(target)]
-    return context, choices, gold
+    if len(choices) > 1 and len(set(choices)) == 1:
+        context, choices = f"... {choices[0]}", [str(r[0]) for r in requests]
+    gold = gold_choice(sample)
+    return context, choices, choices[gold] if gold is not None and gold < len(choices) else str(sample.get("target"))
 
 
 def flipped_documents(run_a: str | os.PathLike, run_b: str | os.PathLike, task: str, metric_key: str,

@@ -70,8 +70,11 @@ def table(rows: list[dict[str, Any]], intervals: dict[tuple[str, str, str], tupl
         body.append(f'<tr><td class="name">{_e(name)}</td>{"".join(cells)}</tr>')
     foot = ""
     if any(t in baselines for t in acc):
-        marks = "".join(f"<td>{100 * baselines[t]['majority']:.1f} / {100 * baselines[t]['chance']:.1f}</td>"
-                        if t in baselines else "<td></td>" for t in acc)
+        def mark(t: str) -> str:
+            majority = baselines[t].get("majority")
+            return f"<td>{'&ndash;' if majority is None else f'{100 * majority:.1f}'} / {100 * baselines[t]['chance']:.1f}</td>"
+
+        marks = "".join(mark(t) if t in baselines else "<td></td>" for t in acc)
         foot = f'<tr><td class="name">majority / chance</td>{"<td></td>" * len(ppl)}{marks}{"<td></td>" if len(acc) > 1 else ""}</tr>'
     return (f'<table><tr><th class="name">configuration</th>{head}</tr>{"".join(body)}{foot}</table>')
 

@@ -222,7 +222,8 @@ def compare_values(a: Sequence, b: Sequence, aggregation: str, higher_is_better:
         extra = {"only_a": only_a, "only_b": only_b, "p_value": p_value}
     else:
         significant = not math.isnan(interval[0]) and not interval[0] <= 0 <= interval[1]
-        detectable = (interval[1] - interval[0]) / 2
+        # Half the interval; none for runs equal on every document (no spread to judge a difference by).
+        detectable = math.nan if np.array_equal(a, b) else (interval[1] - interval[0]) / 2
     difference = value_a - value_b
     verdict = UNDECIDED
     if significant and difference != 0:

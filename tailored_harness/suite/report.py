@@ -203,7 +203,7 @@ def format_table(rows: list[dict[str, Any]], baselines: dict[str, dict[str, floa
 
     def reference(row, key):
         known = (baselines or {}).get(row["task"])
-        return f"{known[key]:.4f}" if known and row["metric"].startswith("acc") else ""
+        return f"{known[key]:.4f}" if known and known.get(key) is not None and row["metric"].startswith("acc") else ""
 
     table = [[r["task"], r["configuration"], r["metric"], cell(r), pct(r), r["n"]] for r in rows]
     headers = ["task", "configuration", "metric", "value ± stderr", "% of dense", "n"]

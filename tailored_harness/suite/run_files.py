@@ -26,29 +26,66 @@ def latest_results_file(run_dir: str | os.PathLike) -> Path:
     return files[-1]
 
 
+def requests_of(sample: dict[str, Any]) -> list[list[Any]]:
+    """A logged sample's requests as argument lists (``[context, continuation]`` for a choice): lm-eval
+    writes them as ``{"gen_args_N": {"arg_M": ...}}`` (a list of argument lists before it sanitises them)."""
+    arguments = sample.get("arguments") or []
+    if isinstance(arguments, dict):
+        ordered = sorted(arguments.items(), key=lambda kv: int(kv[0].rsplit("_", 1)[-1]))
+        return [[args[k] for k in sorted(args, key=lambda k: int(k.rsplit("_", 1)[-1]))] for _, args in ordered]
+    return [list(a) for a in arguments]
+
+
+def picked_choice(sample: dict[str, Any]) -> int | None:
+    """The choice of highest log-likelihood (what ``acc`` scores) of a multiple-choice sample."""
+    scores = []
+    for response in sample.get("filtered_resps") or []:
+        value = response[0] if isinstance(response, (list, tuple)) else response
+        try:
+            scores.append(float(value))
+        except (TypeError, ValueError):
+            return None
+    return max(range(len(scores)), key=scores.__getitem__) if len(scores) > 1 else None
+
+
+def gold_choice(sample: dict[str, Any]) -> int | None:
+    """The index of a multiple-choice sample's gold choice. lm-eval logs the target as text: the gold
+    index (BoolQ, PIQA, HellaSwag) or the gold continuation; where every choice shares one continuation
+    and differs in its context (WinoGrande's partial scoring) the target names no choice, and the
+    gold one is read off ``acc``: the picked choice when right, the other of two when wrong."""
+    requests = requests_of(sample)
+    target = str(sample.get("target"))
+    continuations = [str(r[1]) if len(r) > 1 else None for r in requests]
+    if target.isdigit() and int(target) < len(requests):
+        return int(target)
+    if target in continuations and len(set(continuations)) == len(continuations):
+        return continuations.index(target)
+    pick, acc = picked_choice(sample), sample.get("acc")
+    if pick is None or acc not in (0, 1, 0.0, 1.0, True, False):
+        return None
+    if acc:
+        return pick
+    return 1 - pick if len(requests) == 2 else None
+
+
 def label_baselines(samples: list[dict[str, Any]]) -> dict[str, float] | None:
     """Majority-class and chance accuracy of the documents a multiple-choice task scored.
 
-    ``samples``: lm-eval's logged samples of one task (``--log_samples``), each with its gold
-    ``target`` (the choice, which lm-eval writes as text) and one request per choice in
+    ``samples``: lm-eval's logged samples of one task (``--log_samples``), one request per choice in
     ``arguments``. Returns ``{"majority", "chance", "n"}``: the share of the most frequent gold
-    choice (what always answering it scores) and the mean of 1 / choices; ``None`` for other tasks
-    (generation: one request per document).
+    choice (what always answering it scores; :func:`gold_choice`) and the mean of 1 / choices;
+    ``None`` for other tasks (generation: one request per document); ``majority`` is ``None`` when
+    some document's gold choice cannot be read.
     """
-    if not samples:
+    if not samples or any(len(sample.get("arguments") or {}) < 2 for sample in samples):
         return None
-    targets, choices = [], []
-    for sample in samples:
-        arguments = sample.get("arguments") or {}
-        if "target" not in sample or len(arguments) < 2:
-            return None
-        targets.append(str(sample["target"]))
-        choices.append(len(arguments))
-    counts: dict[str, int] = {}
-    for target in targets:
-        counts[target] = counts.get(target, 0) + 1
-    return {"majority": max(counts.values()) / len(targets), "chance": sum(1 / c for c in choices) / len(choices),
-            "n": len(targets)}
+    golds = [gold_choice(sample) for sample in samples]
+    chance = sum(1 / len(sample["arguments"]) for sample in samples) / len(samples)
+    counts: dict[int, int] = {}
+    for gold in golds:
+        counts[gold] = counts.get(gold, 0) + 1
+    majority = None if None in counts else max(counts.values()) / len(golds)
+    return {"majority": majority, "chance": chance, "n": len(samples)}
 
 
 def samples_files(results_file: str | os.PathLike) -> dict[str, Path]:
