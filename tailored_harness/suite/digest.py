@@ -18,7 +18,7 @@ from typing import Any
 
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.core.paths import write_text_atomic
-from tailored_harness.suite.run_files import DIGEST_FORMAT, label_baselines, latest_results_file, read_digest, samples_files
+from tailored_harness.suite.run_files import DIGEST_FORMAT, latest_results_file, read_digest, task_label_baselines
 from tailored_harness.suite.run_samples import RunSamples, TaskSamples, load_run
 
 
@@ -68,11 +68,7 @@ def write_digest(run_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Digest the lm-eval run in ``run_dir`` (written with ``--log_samples``) into ``path``, atomically."""
     run = load_run(run_dir)
     results_file = latest_results_file(run_dir)
-    baselines = {}
-    for task, file in samples_files(results_file).items():
-        found = label_baselines([json.loads(line) for line in file.read_text().splitlines() if line.strip()])
-        if found:
-            baselines[task] = found
+    baselines = task_label_baselines(results_file)
     payload = {"format": DIGEST_FORMAT, "results": json.loads(results_file.read_text()), "label_baselines": baselines,
                "tasks": {task: _task_json(t) for task, t in run.tasks.items()}}
     return write_text_atomic(path, json.dumps(payload, sort_keys=True) + "\n")

@@ -8,12 +8,11 @@ of highest log-likelihood (what ``acc`` scores), for a generation task the filte
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from tailored_harness.suite.run_files import gold_choice, latest_results_file, picked_choice, requests_of, samples_files
+from tailored_harness.suite.run_files import gold_choice, iter_samples, latest_results_file, picked_choice, requests_of, samples_files
 
 
 def _samples(run: str | os.PathLike, task: str) -> dict[tuple[int, str], dict[str, Any]] | None:
@@ -23,13 +22,7 @@ def _samples(run: str | os.PathLike, task: str) -> dict[tuple[int, str], dict[st
     path = samples_files(latest_results_file(run)).get(task)
     if path is None:
         return None
-    out = {}
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                sample = json.loads(line)
-                out[(int(sample["doc_id"]), sample.get("filter", "none"))] = sample
-    return out
+    return {(int(sample["doc_id"]), sample.get("filter", "none")): sample for sample in iter_samples(path)}
 
 
 def _answer(sample: dict[str, Any], choices: list[str]) -> str:

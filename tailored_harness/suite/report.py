@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tailored_harness.lmeval.startup import MODEL_NAME
-from tailored_harness.suite.run_files import label_baselines, latest_results_file, read_digest, samples_files  # noqa: F401 (re-exported)
+from tailored_harness.suite.run_files import label_baselines, latest_results_file, read_digest, samples_files, task_label_baselines  # noqa: F401 (re-exported)
 
 STDERR_SUFFIX = "_stderr"
 DENSE = "dense"
@@ -122,18 +122,16 @@ def collect(runs: list[tuple[str, str | os.PathLike]], base: Path) -> tuple[list
             results, samples[name] = data["results"], data.get("label_baselines") or {}
         else:
             path = latest_results_file(run_dir)
-            results, samples[name] = json.loads(path.read_text()), samples_files(path)
+            results, samples[name] = json.loads(path.read_text()), path
         sources[name] = os.path.relpath(path.resolve(), base)
         rows += rows_from_results(results, name)
         configurations[name] = configuration_info(results)
     baselines = {}
     for name in sorted(samples, key=lambda n: n != DENSE):
-        for task, source in samples[name].items():
-            if task not in baselines:
-                found = source if isinstance(source, dict) else label_baselines(
-                    [json.loads(line) for line in source.read_text().splitlines() if line.strip()])
-                if found:
-                    baselines[task] = found
+        source = samples[name]
+        found = source if isinstance(source, dict) else task_label_baselines(source)
+        for task, value in found.items():
+            baselines.setdefault(task, value)
     return relative_to(rows), sources, baselines, configurations
 
 

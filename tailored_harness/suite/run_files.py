@@ -88,6 +88,20 @@ def label_baselines(samples: list[dict[str, Any]]) -> dict[str, float] | None:
     return {"majority": majority, "chance": chance, "n": len(samples)}
 
 
+def iter_samples(path: str | os.PathLike):
+    """The logged samples of one ``samples_<task>_<stamp>.jsonl``, one dict per line, blank lines skipped."""
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def task_label_baselines(results_file: str | os.PathLike) -> dict[str, dict[str, float]]:
+    """``{task: label_baselines(...)}`` of the samples beside ``results_file``, for the tasks that have them."""
+    found = {task: label_baselines(list(iter_samples(path))) for task, path in samples_files(results_file).items()}
+    return {task: value for task, value in found.items() if value}
+
+
 def samples_files(results_file: str | os.PathLike) -> dict[str, Path]:
     """``{task: samples_<task>_<timestamp>.jsonl}`` written beside lm-eval's ``results_<timestamp>.json``."""
     path = Path(results_file)

@@ -20,7 +20,7 @@ import numpy as np
 
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.suite import paired
-from tailored_harness.suite.run_files import latest_results_file, samples_files
+from tailored_harness.suite.run_files import iter_samples, latest_results_file, samples_files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,15 +72,11 @@ def _aggregation_name(metric: str, task_config: dict[str, Any]) -> str | None:
 def _task_samples(path: Path, results: dict[str, Any], task: str) -> TaskSamples:
     docs: dict[tuple[int, str], str] = {}
     values: dict[str, dict[int, Any]] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            sample = json.loads(line)
-            doc_id, filter_key = int(sample["doc_id"]), sample.get("filter", "none")
-            docs[(doc_id, filter_key)] = sample.get("doc_hash", "")
-            for metric in sample.get("metrics") or []:
-                values.setdefault(f"{metric},{filter_key}", {})[doc_id] = sample[metric]
+    for sample in iter_samples(path):
+        doc_id, filter_key = int(sample["doc_id"]), sample.get("filter", "none")
+        docs[(doc_id, filter_key)] = sample.get("doc_hash", "")
+        for metric in sample.get("metrics") or []:
+            values.setdefault(f"{metric},{filter_key}", {})[doc_id] = sample[metric]
     config = (results.get("configs") or {}).get(task) or {}
     names = {key.split(",")[0] for key in values}
     directions = (results.get("higher_is_better") or {}).get(task) or {}
