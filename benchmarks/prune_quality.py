@@ -3,7 +3,8 @@
 LLM-Pruner's own check of a criterion is the perplexity of the pruned model without any recovery:
 on LLaMA-7B at 20% it reports WikiText-2 12.6 dense, 19.1 with element-wise Taylor, 27.5 random
 and 582 with ``l2``. This script makes the same measurement for every criterion and for the
-variants that could explain a gap (calibration size and source, which part of the layer is pruned),
+variants that could explain a gap (calibration size and source, which part of the layer is pruned;
+``--grid grouping``: ranking units across layers, a group's members combined by their largest),
 on one model loaded once: each configuration prunes a copy of it in memory with the package's own
 stages (``calibration_batch``, ``score_units``, ``select``, ``apply``, ``finalize``) and scores it with
 lm-eval's ``HFLM`` on the stock ``wikitext`` task and ``ptb_tailored``: lm-eval's word perplexity,
@@ -41,13 +42,14 @@ PARTS = {"both": None, "mlp": ("mlp",), "attention": ("attention",)}
 
 
 def cfg(name: str, importance: str, ratio: float, calibration: str = "wiki", samples: int = 10, seq_len: int = 64,
-        seed: int = 0, part: str = "both") -> dict:
+        seed: int = 0, part: str = "both", ranking: str = "layer", reduction: str = "sum") -> dict:
     return {"name": name, "importance": importance, "ratio": ratio, "calibration": calibration, "samples": samples,
-            "seq_len": seq_len, "seed": seed, "part": part}
+            "seq_len": seq_len, "seed": seed, "part": part, "ranking": ranking, "reduction": reduction}
 
 
 def grid(name: str, ratios: list[float]) -> list[dict]:
-    """The named set of configurations (``criteria``: the acceptance table; ``variants``: item 4's)."""
+    """The named set of configurations (``criteria``: the acceptance table; ``variants`` and
+    ``grouping``: item 4's; their reference rows are the criteria and variants grids', same ``--out``)."""
     out = [cfg("dense", "none", 0.0)]
     for r in ratios:
         if name == "criteria":
@@ -65,8 +67,13 @@ def grid(name: str, ratios: list[float]) -> list[dict]:
             out += [cfg(f"{c}_{r}", c, r) for c in ("param_mix", "l1")]
             out += [cfg(f"taylor_{r}_alpaca", "param_first", r, calibration="alpaca"),
                     cfg(f"taylor_{r}_s1", "param_first", r, seed=1), cfg(f"taylor_{r}_s2", "param_first", r, seed=2)]
+        elif name == "grouping":  # three calibration draws each, as the per-layer Taylor rows have
+            out += [cfg(f"taylor_{r}_global_s{s}", "param_first", r, seed=s, ranking="global") for s in SEEDS]
+            out += [cfg(f"random_{r}_global_s{s}", "random", r, seed=s, ranking="global") for s in SEEDS[:2]]
+            out += [cfg(f"taylor_{r}_max_s{s}", "param_first", r, seed=s, reduction="max") for s in SEEDS]
+            out.append(cfg(f"taylor_{r}_global_max", "param_first", r, ranking="global", reduction="max"))
         else:
-            raise SystemExit(f"--grid {name!r}: valid: criteria, variants")
+            raise SystemExit(f"--grid {name!r}: valid: criteria, variants, grouping")
     return out
 
 
@@ -98,12 +105,14 @@ def prune_copy(dense, tokenizer, config: dict, files: dict[str, Path]):
         return model, parameter_counts(model)["total"]
     spec = PruneSpec(ratio=config["ratio"], layers=LAYERS, importance=config["importance"],
                      calibration=str(files[config["calibration"]]), samples=config["samples"],
-                     seq_len=config["seq_len"], seed=config["seed"])
+                     seq_len=config["seq_len"], seed=config["seed"], ranking=config.get("ranking", "layer"),
+                     group_reduction=config.get("reduction", "sum"))
     batch = calibration.calibration_batch(spec, tokenizer)
     kinds = tuple(k for k in spec.kinds if PARTS[config["part"]] is None or k in PARTS[config["part"]])
     scores = score_units(model, spec.importance, selected_layers(spec.layers, len(model.model.layers)),
                          input_ids=None if batch is None else batch.input_ids,
-                         labels=None if batch is None else batch.labels, seed=spec.seed, progress=False, kinds=kinds)
+                         labels=None if batch is None else batch.labels, seed=spec.seed, progress=False, kinds=kinds,
+                         reduction=spec.group_reduction)
     apply(model, select(scores, spec))
     model = finalize(model)
     return model, parameter_counts(model)["total"]
@@ -140,14 +149,14 @@ def report(rows: dict) -> str:
     body = []
     for row in rows.values():
         cells = [row["name"], row["importance"], row["ratio"], f"{row['samples']}x{row['seq_len']} {row['calibration']}",
-                 row["part"], row["parameters"]]
+                 row["part"], f"{row.get('ranking', 'layer')}/{row.get('reduction', 'sum')}", row["parameters"]]
         for task in TASKS:
             ppl = row["tasks"].get(task, {}).get("word_perplexity")
             base = dense["tasks"].get(task, {}).get("word_perplexity") if dense else None
             cells += [f"{ppl:.1f}" if ppl else "", f"{ppl / base:.2f}" if ppl and base else ""]
         cells.append(row["seconds"])
         body.append(cells)
-    head = ["configuration", "criterion", "ratio", "calibration", "pruned", "parameters"]
+    head = ["configuration", "criterion", "ratio", "calibration", "pruned", "ranking/members", "parameters"]
     for task in TASKS:
         head += [f"{task} word ppl", "x dense"]
     return tabulate(body + [], head + ["s"], tablefmt="github")
@@ -157,7 +166,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--data-dir", required=True, help="the shared data's hub folder (wikitext offline)")
-    parser.add_argument("--grid", default="criteria", help="criteria or variants")
+    parser.add_argument("--grid", default="criteria", help="criteria, variants or grouping")
     parser.add_argument("--ratios", default="0.2,0.5")
     parser.add_argument("--wikitext-limit", type=int, default=None, help="WikiText-2 test pages (default: all 62)")
     parser.add_argument("--ptb-limit", type=int, default=None, help="PTB documents of 200 sentences (default: all 19)")

@@ -24,8 +24,9 @@ def _weight_grads(model, ids, labels):
     return grads
 
 
-def brute_force_scores(model, name, ids, labels=None):
-    """LLM-Pruner's recipe, literally: full gradients, per-sample squared gradients, then the formulas.
+def brute_force_scores(model, name, ids, labels=None, reduction="sum"):
+    """LLM-Pruner's recipe, literally: full gradients, per-sample squared gradients, then the formulas,
+    each member's unit scores combined by their sum or (``reduction="max"``) their largest.
 
     Computed in float64 on a copy of ``model``: the test is about the algebra, so the reference carries
     no rounding of its own and what remains is the engine's float32 rounding (see ``tests/numeric.py``).
@@ -46,7 +47,7 @@ def brute_force_scores(model, name, ids, labels=None):
     for i, layer in enumerate(model.model.layers):
         scores[i] = {}
         for kind, members in MEMBERS.items():
-            total = 0
+            parts = []
             for member in members:
                 param = f"model.layers.{i}.{member.module}.weight"
                 w = submodule(layer, member.module).weight.detach()
@@ -54,8 +55,8 @@ def brute_force_scores(model, name, ids, labels=None):
                 per_index = sal.sum(1) if member.axis == ROWS else sal.sum(0)
                 if criterion.signed:  # LLM-Pruner's vectorize: |sum| per layer and channel, then the group sum
                     per_index = per_index.abs()
-                total = total + reduce_to_units(per_index.double(), geometry.width(member.width))
-            scores[i][kind] = total
+                parts.append(reduce_to_units(per_index.double(), geometry.width(member.width)))
+            scores[i][kind] = sum(parts) if reduction == "sum" else torch.stack(parts).amax(0)
     return scores
 
 
@@ -76,6 +77,23 @@ def test_engine_matches_brute_force(shape, name, labelled):
         # query heads: one row per KV group, each head summed over its q_proj rows and o_proj columns
         assert_close_to_scale(got[i][QUERY], expected[i][QUERY].reshape(kv, -1), what=f"layer {i} query heads")
     assert all(p.grad is None for p in model.parameters())  # no weight gradient was ever formed
+
+
+@pytest.mark.parametrize("name", ["param_first", "vectorize", "l1"])
+def test_max_reduction_takes_each_units_largest_member(name):
+    """``group_reduction=max``: a unit's score is its largest member's (k_proj, q_proj, ... each summed
+    over the unit's rows or columns there), and it ranks otherwise than the sum does."""
+    model = tiny_llama("gqa")
+    ids = calibration()
+    expected = brute_force_scores(model, name, ids, reduction="max")
+    got = score_units(model, name, [0, 1, 2], input_ids=ids, progress=False, kinds=(ATTENTION, QUERY, MLP),
+                      reduction="max")
+    summed = score_units(model, name, [0, 1, 2], input_ids=ids, progress=False, kinds=(MLP,))
+    for i in range(3):
+        for kind in (ATTENTION, MLP):
+            assert_close_to_scale(got[i][kind], expected[i][kind], what=f"layer {i} {kind}")
+        assert_close_to_scale(got[i][QUERY], expected[i][QUERY].reshape(2, -1), what=f"layer {i} query heads")
+    assert any(not torch.equal(got[i][MLP].argsort(), summed[i][MLP].argsort()) for i in range(3))
 
 
 def test_scores_have_one_value_per_unit_and_differ_between_criteria():

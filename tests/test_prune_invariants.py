@@ -54,6 +54,26 @@ def test_pruned_model_equals_masked_dense_model(shape, importance, layers, bias,
     assert pruned_layers == ([0, 1, 2] if layers == "all" else [1, 2])
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("importance", ["param_first", "random"])
+@pytest.mark.parametrize("unit", UNITS)
+@pytest.mark.parametrize("reduction", ["sum", "max"])
+def test_global_ranking_prunes_to_uneven_widths_that_equal_the_masked_dense_model(shape, importance, unit, reduction):
+    """Ranked across layers, widths differ between layers (a ``tailored_llama`` config says so) and
+    the pruned model still computes what the masked dense one does."""
+    if unit == "query_head" and shape == "mha":
+        pytest.skip("one query head per KV head: query-head units have nothing to prune within a group")
+    dense = tiny_llama(shape)
+    reference = copy.deepcopy(dense)
+    spec = PruneSpec(ratio=0.5, importance=importance, attention_unit=unit, ranking="global", group_reduction=reduction)
+    pruned, plan, counts = prune_model(dense, spec, calibration_batch(), progress=False)
+    mask(reference, plan)
+    assert_close_to_scale(logits(pruned), logits(reference), what="pruned against masked dense logits")
+    widths = pruned.config.layer_intermediate_sizes
+    assert len(set(widths)) > 1 and sum(widths) == 3 * 48  # the uniform total (96 channels -> 48), unevenly
+    assert counts["after"]["total"] < counts["before"]["total"]
+
+
 def test_masking_something_else_is_caught():
     """The masked-equality test can fail: a plan that differs from what was cut gives other logits."""
     dense = tiny_llama("gqa")

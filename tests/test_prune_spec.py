@@ -21,7 +21,9 @@ from tailored_harness.taskio.task_format import IGNORE, scored_pair
      ("layers", "29-4", "prune_layers='29-4'"), ("layers", "first", "prune_layers='first'"),
      ("importance", "taylor", "valid: l1"), ("round_to", 0, "round_to=0"), ("samples", 0, "calibration_samples=0"),
      ("seq_len", 1, "calibration_len=1"), ("calibration", "corpus.csv", "calibration='corpus.csv'"),
-     ("attention_unit", "head", "attention_unit='head' is not a pruning unit; valid: kv_group, query_head")],
+     ("attention_unit", "head", "attention_unit='head' is not a pruning unit; valid: kv_group, query_head"),
+     ("ranking", "across", "prune_ranking='across' is not a ranking; valid: layer, global"),
+     ("group_reduction", "mean", "group_reduction='mean' is not a reduction; valid: sum, max")],
 )
 def test_bad_values_name_the_value_and_the_choices(field, value, needle):
     with pytest.raises(TailoredError, match=needle.replace("(", r"\(").replace("[", r"\[")):
@@ -40,14 +42,20 @@ def test_model_args_and_the_prune_command_map_to_the_spec_through_one_table():
     args = build_parser().parse_args(["prune", "--model", "m", "--ratio", "0.3", "--layers", "1-2", "--samples", "3",
                                       "--seed", "7"])
     assert PruneSpec.from_args(vars(args)) == spec.prune_spec()
+    args = build_parser().parse_args(["prune", "--model", "m", "--ratio", "0.3", "--ranking", "global",
+                                      "--group-reduction", "max"])
+    assert PruneSpec.from_args(vars(args)) == PruneSpec(ratio=0.3, ranking="global", group_reduction="max") \
+        == ModelSpec(pretrained="m", prune_ratio=0.3, prune_ranking="global", group_reduction="max").prune_spec()
     assert set(ARGS.values()) == {field.name for field in dataclasses.fields(PruneSpec)}  # one key per field
 
 
 def test_the_historical_attention_unit_leaves_fingerprints_as_they_were():
     """Checkpoints pruned before attention_unit existed were pruned in KV groups: that value stays out
     of the spec's dictionary (so their fingerprints hold); the other is in it."""
-    assert "attention_unit" not in PruneSpec(ratio=0.2).to_dict()
+    assert not {"attention_unit", "ranking", "group_reduction"} & set(PruneSpec(ratio=0.2).to_dict())
     assert PruneSpec(ratio=0.2, attention_unit="query_head").to_dict()["attention_unit"] == "query_head"
+    other = PruneSpec(ratio=0.2, ranking="global", group_reduction="max").to_dict()
+    assert (other["ranking"], other["group_reduction"]) == ("global", "max")
 
 
 def test_layer_ranges_are_inclusive_and_checked_against_the_model():
@@ -77,6 +85,47 @@ def test_grouped_scores_keep_as_many_in_every_group():
     scores = {0: {"query": torch.tensor([[0.1, 0.3, 0.2], [9.0, 8.0, 7.0]])}}
     plan = select(scores, PruneSpec(ratio=0.2, attention_unit="query_head"))
     assert plan.kept == {0: {"query": [1, 2, 3, 4]}} and plan.units == {0: {"query": 6}}
+
+
+def test_global_ranking_moves_units_to_the_layers_that_score_higher_and_keeps_the_total():
+    """0.5 of 4 units keeps 2 a layer (4 in all). Ranked across layers, each layer keeps its best
+    unit, then the best of the rest anywhere: 9 and 8 of layer 0 beat layer 1's 3."""
+    scores = {0: {"attention": torch.tensor([10.0, 9.0, 8.0, 7.0])}, 1: {"attention": torch.tensor([1.0, 2.0, 3.0, 4.0])}}
+    assert select(scores, PruneSpec(ratio=0.5)).kept == {0: {"attention": [0, 1]}, 1: {"attention": [2, 3]}}
+    assert select(scores, PruneSpec(ratio=0.5, ranking="global")).kept == {0: {"attention": [0, 1, 2]}, 1: {"attention": [3]}}
+
+
+def test_global_ranking_ranks_grouped_slots_and_rounds_mlp_widths():
+    """Query heads (2 KV groups of 3 per layer): a layer's c-th slot is its c-th best head in every
+    group, scored by their sum; every group of a layer keeps as many. MLP widths round to round_to."""
+    scores = {0: {"query": torch.tensor([[5.0, 1.0, 4.0], [6.0, 3.0, 2.0]]), "mlp": torch.arange(8.0) + 10},
+              1: {"query": torch.tensor([[0.1, 0.3, 0.2], [0.6, 0.5, 0.4]]), "mlp": torch.arange(8.0)}}
+    plan = select(scores, PruneSpec(ratio=0.3, attention_unit="query_head", ranking="global", round_to=2))
+    # slots: layer 0 (11, 7, 3), layer 1 (0.9, 0.7, 0.5); 2 a layer uniformly, 4 in all: 11 and 0.9, then 7 and 3
+    assert plan.kept[0]["query"] == [0, 1, 2, 3, 4, 5] and plan.kept[1]["query"] == [1, 3]
+    # MLP: 4 a layer uniformly (5.6 rounded to 2), 8 in all: each layer's best, then layer 0's 6 next;
+    # 7 rounds up to 8 and 1 to 2 (rounding may keep a little more than the uniform total)
+    assert plan.kept[0]["mlp"] == list(range(8)) and plan.kept[1]["mlp"] == [6, 7]
+
+
+@pytest.mark.parametrize("unit", ["kv_group", "query_head"])
+def test_global_ranking_equals_per_layer_where_every_layer_scores_alike(unit):
+    """Where every layer holds the same values, each in its own order (query heads: the same
+    permutation of every group's, so slot sums are alike too), a ranking across layers has no layer
+    to prefer: it keeps exactly what each layer keeps on its own."""
+    generator = torch.Generator().manual_seed(3)
+    heads = torch.rand(4, 6, generator=generator, dtype=torch.float64)
+    groups, mlp = torch.rand(8, generator=generator, dtype=torch.float64), torch.rand(40, generator=generator, dtype=torch.float64)
+
+    def shuffled(values):
+        return values[..., torch.randperm(values.shape[-1], generator=generator)]
+
+    kind, attention = ("attention", groups) if unit == "kv_group" else ("query", heads)
+    scores = {i: {kind: shuffled(attention), "mlp": shuffled(mlp)} for i in range(3)}
+    for ratio in (0.2, 0.5):
+        layer = select(scores, PruneSpec(ratio=ratio, attention_unit=unit))
+        assert select(scores, PruneSpec(ratio=ratio, attention_unit=unit, ranking="global")) == layer
+        assert len({len(kept[kind]) for kept in layer.kept.values()}) == 1
 
 
 def _llama_7b_on_meta():

@@ -383,10 +383,15 @@ def test_general_adapter_on_vllm_is_one_merged_model_for_every_task_and_scores_l
 @pytest.mark.vllm
 def test_repeated_vllm_run_loads_no_weights_on_transformers(vllm_model_dir, tmp_path):
     """With the pruned checkpoint, the adapters and their merged folders cached, transformers reads no
-    weights: not the dense ones, not the pruned checkpoint's; vLLM reads the merged folders'."""
+    weights: not the dense ones, not the pruned checkpoint's; vLLM reads the merged folders'.
+
+    vLLM's engine runs in its own process and schedules the requests that have reached it, so two runs
+    may batch the same documents differently and its CPU kernels then round differently (seen: 1.6e-3
+    on a log-likelihood of -19.1, 1e-4 relative); scores are compared to 1e-3 relative, far below what
+    another model's weights change."""
     from test_cache_hit import _weights_under, repeated_run_reads_no_dense_weights
 
-    opened, cache = repeated_run_reads_no_dense_weights(vllm_model_dir, tmp_path, ",backend=vllm")
+    opened, cache = repeated_run_reads_no_dense_weights(vllm_model_dir, tmp_path, ",backend=vllm", rel_tol=1e-3)
     if opened:  # the tracer sees vLLM open the merged folders' weights, and nothing opens the checkpoint's
         assert _weights_under(opened, cache / "merged") and not _weights_under(opened, cache / "pruned")
 

@@ -227,7 +227,8 @@ def _adapt_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _prune_arguments(p: argparse.ArgumentParser) -> None:
-    from tailored_harness.prune.importance import CRITERIA
+    from tailored_harness.prune.importance import CRITERIA, REDUCTIONS
+    from tailored_harness.prune.plan import RANKINGS
     from tailored_harness.prune.spec import ATTENTION_UNITS, PruneSpec
 
     d = PruneSpec()
@@ -246,6 +247,10 @@ def _prune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", dest="prune_seed", type=int, default=d.seed, help="calibration order and the random criterion")
     p.add_argument("--attention-unit", default=d.attention_unit, choices=list(ATTENTION_UNITS),
                    help="prune attention in whole KV groups or in query heads within each group (default: %(default)s)")
+    p.add_argument("--ranking", dest="prune_ranking", default=d.ranking, choices=list(RANKINGS),
+                   help="units compete within each layer or across all pruned layers (default: %(default)s)")
+    p.add_argument("--group-reduction", default=d.group_reduction, choices=list(REDUCTIONS),
+                   help="a unit's score from its projections': their sum or their largest (default: %(default)s)")
     _loading_arguments(p, "scoring")
 
 

@@ -140,7 +140,8 @@ def _describe(kind: str, record: dict) -> str:
     if kind == "pruned":
         spec = record.get("spec", {})
         unit = spec.get("attention_unit", "kv_group")  # absent: pruned before the field existed (kv_group)
-        return f"ratio {spec.get('ratio')} {spec.get('importance')}, layers {spec.get('layers')}, {unit} units"
+        extra = "".join(f", {spec[key]} {key.replace('_', ' ')}" for key in ("ranking", "group_reduction") if key in spec)
+        return f"ratio {spec.get('ratio')} {spec.get('importance')}, layers {spec.get('layers')}, {unit} units{extra}"
     if kind == "merged":
         return f"{record.get('task')}: adapter {Path(str(record.get('adapter'))).name} merged"
     if kind == "gguf":

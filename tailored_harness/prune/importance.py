@@ -16,8 +16,11 @@ param_second   ``w**2 * s``                      sum (second-order, diagonal Fis
 param_mix      ``|w * g - 0.5 * w**2 * s|``      sum (first plus second order)
 ============== ================================= =========================================
 
-A unit's score sums over its members (the projections it owns rows or columns of) and over its
-channels (a KV group's ``head_dim`` rows of ``k_proj``, ...). ``vectorize`` takes the magnitude of
+A unit's score in one member (a projection it owns rows or columns of) sums over the rows or columns
+it owns there (a KV group's ``head_dim`` rows of ``k_proj``, ...); its members' scores then combine by
+the spec's ``group_reduction`` (:data:`REDUCTIONS`): their sum by default, as LLM-Pruner's
+``grouping_strategy=sum``, or their largest. (A mean ranks as the sum does: every unit of a kind has
+as many members.) ``vectorize`` takes the magnitude of
 each member's signed sum along one row or column first, then sums those magnitudes, exactly as
 LLM-Pruner's ``TaylorImportance`` does (``salience.sum(1).abs()`` per layer, then the group sum);
 taking one magnitude of the whole unit's signed sum instead (this module before ``PRUNE_VERSION`` 2)
@@ -135,6 +138,13 @@ class Mix(Criterion):
         return (w * g - 0.5 * w * w * s).abs()
 
 
+#: group reduction name -> (members, units) member scores -> (units,) unit scores
+REDUCTIONS = {
+    "sum": lambda stacked: stacked.sum(0),
+    "max": lambda stacked: stacked.max(0).values,
+}
+
+
 def _zero_scores(model, layers: list[int], kinds: tuple[str, ...]) -> Scores:
     import torch
 
@@ -185,42 +195,52 @@ def member_salience(criterion: Criterion, weight, x=None, grad_out=None) -> "tor
     return per_row, per_col
 
 
+def _member_lists(layers: list[int], kinds: tuple[str, ...]) -> dict:
+    """``{layer: {kind: []}}``: each member's unit scores (units,) are appended, reduced at the end."""
+    return {i: {kind: [] for kind in kinds} for i in layers}
+
+
 def _add_member(scores: dict, kind: str, member, geometry: Geometry, per_row, per_col, signed: bool = False) -> None:
-    """Add one member's per-row or per-column salience to its kind's unit scores (magnitudes first
-    for a signed criterion: LLM-Pruner's ``vectorize``)."""
+    """Append one member's unit scores, its per-row or per-column salience summed over each unit's
+    rows or columns (magnitudes first for a signed criterion: LLM-Pruner's ``vectorize``)."""
     per_index = per_row if member.axis == ROWS else per_col
-    scores[kind] += reduce_to_units(per_index.abs() if signed else per_index, geometry.width(member.width))
+    scores[kind].append(reduce_to_units(per_index.abs() if signed else per_index, geometry.width(member.width)))
 
 
-def _finish(model, scores: Scores) -> Scores:
-    """Each kind gets the shape selection reads (:func:`arrange`)."""
+def _finish(model, scores: dict, reduction: str | None = None) -> Scores:
+    """Each kind's member scores reduced (``reduction`` from :data:`REDUCTIONS`; ``None``: scores are
+    final already), in the shape selection reads (:func:`arrange`)."""
+    import torch
+
     geometry = Geometry.of(model.config)
     out = {}
     for i, kinds in scores.items():
         layer = model.model.layers[i]
-        out[i] = {k: arrange(k, layer, geometry.at(layer), v) for k, v in kinds.items()}
+        out[i] = {k: arrange(k, layer, geometry.at(layer), v if reduction is None else REDUCTIONS[reduction](torch.stack(v)))
+                  for k, v in kinds.items()}
     return out
 
 
 def weight_scores(model, criterion: Criterion, layers: list[int], seed: int = 0, progress: bool = True,
-                  kinds: tuple[str, ...] = DEFAULT_KINDS) -> Scores:
-    """Scores from the weights alone (``l1``, ``l2``) or from the seed (``random``)."""
+                  kinds: tuple[str, ...] = DEFAULT_KINDS, reduction: str = "sum") -> Scores:
+    """Scores from the weights alone (``l1``, ``l2``) or from the seed (``random``, one draw per unit:
+    no members to reduce)."""
     import torch
     from tqdm.auto import tqdm
 
-    scores = _zero_scores(model, layers, kinds)
     if isinstance(criterion, Random):
         generator = torch.Generator().manual_seed(seed)
         scores = {i: {k: torch.rand(v.shape, generator=generator, dtype=torch.float64) for k, v in units.items()}
-                  for i, units in scores.items()}
+                  for i, units in _zero_scores(model, layers, kinds).items()}
         return _finish(model, scores)
+    scores = _member_lists(layers, kinds)
     geometry = Geometry.of(model.config)
     for i in tqdm(layers, desc=f"scoring units ({criterion.name})", unit="layer", disable=not progress):
         layer = model.model.layers[i]
         for kind, member in _members(kinds):
             per_row, per_col = member_salience(criterion, submodule(layer, member.module).weight.data)
             _add_member(scores[i], kind, member, geometry.at(layer), per_row, per_col, criterion.signed)
-    return _finish(model, scores)
+    return _finish(model, scores, reduction)
 
 
 def _recompute_activations(model, dropouts: dict) -> None:
@@ -275,12 +295,12 @@ def calibration_loss(model, embeds, labels) -> "torch.Tensor":
 
 
 def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, labels=None,
-                    progress: bool = True, kinds: tuple[str, ...] = DEFAULT_KINDS) -> Scores:
+                    progress: bool = True, kinds: tuple[str, ...] = DEFAULT_KINDS, reduction: str = "sum") -> Scores:
     """Taylor scores from one forward/backward pass over ``input_ids`` (N, L), the loss taken on
     ``labels`` (N, L; default: every token, -100 marks positions without loss); see the module docstring."""
     from tqdm.auto import tqdm
 
-    scores = _zero_scores(model, layers, kinds)
+    scores = _member_lists(layers, kinds)
     geometry = Geometry.of(model.config)
     members = _members(kinds)
     bar = tqdm(total=len(layers) * len(members), desc=f"scoring units ({criterion.name})",
@@ -325,13 +345,14 @@ def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, l
             _stop_recomputing(model)
         model.train(was_training)
         bar.close()
-    return _finish(model, scores)
+    return _finish(model, scores, reduction)
 
 
 def score_units(model, criterion_name: str, layers: list[int], input_ids=None, labels=None, seed: int = 0,
-                progress: bool = True, kinds: tuple[str, ...] = DEFAULT_KINDS) -> Scores:
+                progress: bool = True, kinds: tuple[str, ...] = DEFAULT_KINDS, reduction: str = "sum") -> Scores:
     """Per-unit importance for every selected layer: ``{layer: {kind: scores}}`` for each of ``kinds``
-    (``attention``: (kv,), ``query``: (kv, group), ``mlp``: (channels,)).
+    (``attention``: (kv,), ``query``: (kv, group), ``mlp``: (channels,)), members combined by
+    ``reduction`` (:data:`REDUCTIONS`).
 
     ``input_ids`` / ``labels`` (N, L): the calibration batch of the gradient criteria (labels default
     to every token; see :mod:`tailored_harness.prune.calibration`).
@@ -340,8 +361,9 @@ def score_units(model, criterion_name: str, layers: list[int], input_ids=None, l
     if criterion.needs_gradients:
         if input_ids is None:
             raise ValueError(f"importance={criterion_name!r} needs calibration input_ids")
-        return gradient_scores(model, criterion, layers, input_ids, labels, progress=progress, kinds=kinds)
-    return weight_scores(model, criterion, layers, seed=seed, progress=progress, kinds=kinds)
+        return gradient_scores(model, criterion, layers, input_ids, labels, progress=progress, kinds=kinds,
+                               reduction=reduction)
+    return weight_scores(model, criterion, layers, seed=seed, progress=progress, kinds=kinds, reduction=reduction)
 
 
-__all__ = ["ATTENTION", "COLS", "CRITERIA", "Criterion", "register_criterion", "score_units", "member_salience"]
+__all__ = ["ATTENTION", "COLS", "CRITERIA", "REDUCTIONS", "Criterion", "register_criterion", "score_units", "member_salience"]

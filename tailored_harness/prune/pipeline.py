@@ -36,7 +36,7 @@ def prune_model(model, spec: PruneSpec, batch: calibration.Batch | None = None,
     layers = selected_layers(spec.layers, len(model.model.layers))
     ids, labels = (batch.input_ids, batch.labels) if batch is not None else (None, None)
     scores = score_units(model, spec.importance, layers, input_ids=ids, labels=labels, seed=spec.seed, progress=progress,
-                         kinds=spec.kinds)
+                         kinds=spec.kinds, reduction=spec.group_reduction)
     plan = select(scores, spec)
     apply(model, plan)
     pruned = finalize(model)

@@ -21,12 +21,16 @@ CALIBRATION_SUFFIXES = (".txt", ".jsonl")
 # model_args key (and ``tailored prune`` option destination) -> PruneSpec field: the one mapping.
 ARGS = {"prune_ratio": "ratio", "prune_layers": "layers", "round_to": "round_to", "importance": "importance",
         "calibration": "calibration", "calibration_samples": "samples", "calibration_len": "seq_len",
-        "prune_seed": "seed", "attention_unit": "attention_unit"}
+        "prune_seed": "seed", "attention_unit": "attention_unit", "prune_ranking": "ranking",
+        "group_reduction": "group_reduction"}
 #: what attention is pruned in (:data:`tailored_harness.prune.units.ATTENTION_UNITS` maps them to unit kinds)
 ATTENTION_UNITS = ("kv_group", "query_head")
 #: the attention unit checkpoints were pruned in before ``attention_unit`` existed: left out of
 #: :meth:`PruneSpec.to_dict`, so their fingerprints (and every cache entry named by them) still hold
 HISTORICAL_ATTENTION_UNIT = "kv_group"
+#: fields added after checkpoints were cached, at the value every earlier pruning used: left out of
+#: :meth:`PruneSpec.to_dict` at that value, so earlier fingerprints (and cache entries) still hold
+HISTORICAL = {"attention_unit": HISTORICAL_ATTENTION_UNIT, "ranking": "layer", "group_reduction": "sum"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +51,13 @@ class PruneSpec:
         seed: seeds the calibration sample order and the ``random`` criterion.
         attention_unit: ``kv_group`` (a KV head with the query heads that read it) or ``query_head``
             (query heads within each KV group; every KV head stays); see :mod:`tailored_harness.prune.units`.
+        ranking: where units compete, a name from :data:`tailored_harness.prune.plan.RANKINGS`:
+            ``layer`` (each layer keeps its own share; uniform widths) or ``global`` (one ranking over
+            all selected layers, as LLM-Pruner's ``--global_pruning``; the same total kept, at least
+            one unit per layer, so widths differ between layers).
+        group_reduction: how a unit's score combines its members' (the projections it owns rows or
+            columns of), a name from :data:`tailored_harness.prune.importance.REDUCTIONS`: ``sum``
+            (LLM-Pruner's default) or ``max``.
     """
 
     ratio: float = 0.0
@@ -58,9 +69,12 @@ class PruneSpec:
     seq_len: int = 64
     seed: int = 0
     attention_unit: str = HISTORICAL_ATTENTION_UNIT
+    ranking: str = HISTORICAL["ranking"]
+    group_reduction: str = HISTORICAL["group_reduction"]
 
     def __post_init__(self) -> None:
-        from tailored_harness.prune.importance import CRITERIA
+        from tailored_harness.prune.importance import CRITERIA, REDUCTIONS
+        from tailored_harness.prune.plan import RANKINGS
 
         ratio = self.ratio
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or not 0 <= ratio < 1:
@@ -83,6 +97,11 @@ class PruneSpec:
         if self.attention_unit not in ATTENTION_UNITS:
             raise TailoredError(f"attention_unit={self.attention_unit!r} is not a pruning unit; valid: "
                                 f"{', '.join(ATTENTION_UNITS)}")
+        if self.ranking not in RANKINGS:
+            raise TailoredError(f"prune_ranking={self.ranking!r} is not a ranking; valid: {', '.join(RANKINGS)}")
+        if self.group_reduction not in REDUCTIONS:
+            raise TailoredError(f"group_reduction={self.group_reduction!r} is not a reduction; valid: "
+                                f"{', '.join(REDUCTIONS)}")
 
     @property
     def needs_calibration(self) -> bool:
@@ -105,10 +124,11 @@ class PruneSpec:
         return (KINDS[self.attention_unit], MLP)
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields, less ``attention_unit`` at its historical value (see :data:`HISTORICAL_ATTENTION_UNIT`)."""
+        """The fields, less those at their historical values (see :data:`HISTORICAL`)."""
         out = dataclasses.asdict(self)
-        if out["attention_unit"] == HISTORICAL_ATTENTION_UNIT:
-            del out["attention_unit"]
+        for name, value in HISTORICAL.items():
+            if out[name] == value:
+                del out[name]
         return out
 
 

@@ -50,7 +50,8 @@ class ModelSpec:
         max_length: context length override; ``None`` uses the model config.
         trust_remote_code: allow code shipped with the checkpoint (``auto_map``).
         prune_ratio, prune_layers, round_to, importance, calibration, calibration_samples,
-            calibration_len, prune_seed, attention_unit: structured pruning before scoring; see
+            calibration_len, prune_seed, attention_unit, prune_ranking, group_reduction: structured
+            pruning before scoring; see
             :class:`tailored_harness.prune.spec.PruneSpec` (``prune_ratio=0``: no pruning).
         shots, shot_draw, lora_r, lora_alpha, lora_dropout, lora_lr, epochs, train_batch_size, grad_accum,
             warmup_ratio, adapt_max_len, adapt_seed: one LoRA adapter per task, trained on that
@@ -98,6 +99,8 @@ class ModelSpec:
     calibration_len: int = PruneSpec.seq_len
     prune_seed: int = PruneSpec.seed
     attention_unit: str = PruneSpec.attention_unit
+    prune_ranking: str = PruneSpec.ranking
+    group_reduction: str = PruneSpec.group_reduction
     shots: int = AdaptSpec.shots
     shot_draw: str = AdaptSpec.draw
     lora_r: int = AdaptSpec.r
