@@ -77,3 +77,56 @@ def test_digest_command_writes_one_run_and_refuses_a_file(tmp_path, capsys):
     assert json.loads((tmp_path / "d" / "a.json").read_text())["tasks"]["boolq"]["values"]["acc,none"]["bits"] == "01" * 5
     assert main(["digest", str(tmp_path / "d" / "a.json"), "--out", str(tmp_path / "x.json")]) == 2
     assert "is not a folder" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
+
+
+def _write_choices_run(folder: Path, picks: dict[int, int], gold: dict[int, int], choices: int) -> Path:
+    """A run of one multiple-choice task with ``choices`` options, picking ``picks[doc]``."""
+    model = folder / "model"
+    model.mkdir(parents=True)
+    acc = {i: float(picks[i] == gold[i]) for i in picks}
+    results = {"results": {"mc": {"acc,none": sum(acc.values()) / len(acc)}}, "configs": {"mc": {"metric_list": [
+        {"metric": "acc"}]}}, "higher_is_better": {"mc": {"acc": True}}}
+    (model / f"results_{STAMP}.json").write_text(json.dumps(results))
+    lines = []
+    for i in picks:
+        arguments = {f"gen_args_{c}": {"arg_0": f"Question {i}?", "arg_1": f" option {c}"} for c in range(choices)}
+        scores = [["-1.0" if c == picks[i] else f"-{2 + c}.0", "False"] for c in range(choices)]
+        lines.append(json.dumps({"doc_id": i, "target": str(gold[i]), "arguments": arguments, "filtered_resps": scores,
+                                 "filter": "none", "metrics": ["acc"], "acc": acc[i], "doc_hash": f"q{i}"}))
+    (model / f"samples_mc_{STAMP}.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize("choices", [2, 3])
+def test_flipped_documents_read_from_digests_as_from_their_folders(tmp_path, choices):
+    """Digests keep each document's pick and, beside them, the documents' text once: the flips read
+    from two digests equal those read from the folders. A digest without picks (written before they
+    were kept) still names both answers of a two-choice task, and says "another choice" otherwise."""
+    from tailored_harness.suite.documents import BOOK_FOLDER
+    from tailored_harness.suite.flips import flipped_documents
+
+    gold = {i: i % choices for i in range(30)}
+    a = _write_choices_run(tmp_path / "a", {i: gold[i] if i % 4 else (gold[i] + 1) % choices for i in range(30)},
+                           gold, choices)
+    b = _write_choices_run(tmp_path / "b", {i: gold[i] if i % 3 else (gold[i] + choices - 1) % choices for i in range(30)},
+                           gold, choices)
+    digests = tmp_path / "digests"
+    digests.mkdir()
+    path_a, path_b = digest.write_digest(a, digests / "a.json"), digest.write_digest(b, digests / "b.json")
+    assert len(list((digests / BOOK_FOLDER).iterdir())) == 1  # one book for the task's documents, shared
+    from_folders = flipped_documents(a, b, "mc", "acc,none")
+    # b wrong on 10 (i % 3 == 0), a on 8 (i % 4 == 0), both on 3 (i % 12 == 0): 7 right only in a, 5 only in b
+    assert from_folders["count_a"] == 7 and from_folders["count_b"] == 5
+    assert flipped_documents(path_a, path_b, "mc", "acc,none") == from_folders
+    data = json.loads(path_b.read_text())
+    del data["tasks"]["mc"]["picks"]
+    path_b.write_text(json.dumps(data))
+    without = flipped_documents(path_a, path_b, "mc", "acc,none")
+    wrong_b = [doc["answer_b"] for doc in without["only_a"]]
+    if choices == 2:
+        assert without == from_folders
+    else:
+        assert set(wrong_b) == {"(another choice)"} and without["only_b"] == from_folders["only_b"]
+    for book in (digests / BOOK_FOLDER).iterdir():
+        book.unlink()
+    assert flipped_documents(path_a, path_b, "mc", "acc,none") is None  # no text kept: nothing to show

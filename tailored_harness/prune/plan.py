@@ -13,7 +13,8 @@ import dataclasses
 import logging
 from typing import Any
 
-from tailored_harness.prune.spec import PruneSpec, kept_units
+from tailored_harness.prune.ranking import RANKINGS, rows_of
+from tailored_harness.prune.spec import PruneSpec
 from tailored_harness.prune.units import ATTENTION, MLP, QUERY, Geometry, apply_layer, layer_units, mask_layer
 
 logger = logging.getLogger(__name__)
@@ -39,75 +40,6 @@ class PrunePlan:
         return {kind: torch.tensor(idx, dtype=torch.long) for kind, idx in self.kept[layer].items()}
 
 
-def _rows(values) -> "torch.Tensor":
-    """A kind's scores as (rows, per row): grouped kinds are (groups, per group) already, others one row."""
-    return values.reshape(-1, values.shape[-1]) if values.dim() == 2 else values.reshape(1, -1)
-
-
-class Ranking:
-    """Where units compete. ``counts(scores, spec)`` -> ``{layer: {kind: units kept per row}}``."""
-
-    name = "base"
-
-    def counts(self, scores: dict, spec: PruneSpec) -> dict[int, dict[str, int]]:
-        raise NotImplementedError
-
-
-RANKINGS: dict[str, Ranking] = {}
-
-
-def register_ranking(cls):
-    RANKINGS[cls.name] = cls()
-    return cls
-
-
-@register_ranking
-class PerLayer(Ranking):
-    """Every layer keeps :func:`kept_units` of each kind (LLM-Pruner's default): uniform widths."""
-
-    name = "layer"
-
-    def counts(self, scores, spec):
-        return {layer: {kind: kept_units(values.shape[-1], spec.ratio, spec.round_to if kind == MLP else 1)
-                        for kind, values in kinds.items()} for layer, kinds in scores.items()}
-
-
-@register_ranking
-class Global(Ranking):
-    """One ranking per kind over all scored layers (LLM-Pruner's ``--global_pruning``).
-
-    The total kept per kind is what :class:`PerLayer` keeps. A layer's ``c``-th slot (its ``c``-th
-    best unit in every row; one row but for grouped kinds) scores the sum of those units' scores;
-    every layer keeps its first slot, the best remaining slots of all layers fill the rest, so each
-    layer keeps a prefix of its own order. Raw scores are compared across layers, as LLM-Pruner
-    does. MLP counts are then rounded to ``spec.round_to`` (within [1, width]).
-    """
-
-    name = "global"
-
-    def counts(self, scores, spec):
-        import torch
-
-        uniform = PerLayer().counts(scores, spec)
-        out = {layer: {} for layer in scores}
-        for kind in sorted({kind for kinds in scores.values() for kind in kinds}):
-            layers = [layer for layer in sorted(scores) if kind in scores[layer]]
-            slots = [_rows(scores[layer][kind]).sort(dim=1, descending=True, stable=True).values.sum(0) for layer in layers]
-            total = sum(uniform[layer][kind] for layer in layers)
-            extra = torch.cat([slot[1:] for slot in slots])
-            owner = torch.cat([torch.full((len(slot) - 1,), i) for i, slot in enumerate(slots)])
-            chosen = owner[torch.argsort(-extra, stable=True)[:max(0, total - len(layers))]]
-            for i, layer in enumerate(layers):
-                out[layer][kind] = _round(1 + int((chosen == i).sum()), slots[i].numel(), spec, kind)
-        return out
-
-
-def _round(keep: int, width: int, spec: PruneSpec, kind: str) -> int:
-    """``keep`` rounded to ``spec.round_to`` for MLP channels, within [1, width]."""
-    step = spec.round_to if kind == MLP else 1
-    return max(1, min(width, step * max(1, round(keep / step))))
-
-
 def select(scores: dict, spec: PruneSpec) -> PrunePlan:
     """Keep the highest-scoring units of every scored layer; ties go to the lower index.
 
@@ -118,12 +50,12 @@ def select(scores: dict, spec: PruneSpec) -> PrunePlan:
     """
     import torch
 
-    counts = RANKINGS[spec.ranking].counts(scores, spec)
+    counts = RANKINGS[spec.ranking].counts(scores, spec.ratio, spec.round_to)
     kept, units = {}, {}
     for layer, kinds in sorted(scores.items()):
         kept[layer], units[layer] = {}, {}
         for kind, values in kinds.items():
-            rows = _rows(values)
+            rows = rows_of(values)
             width = rows.shape[1]
             order = torch.argsort(-rows, dim=1, stable=True)[:, :counts[layer][kind]]
             chosen = order + width * torch.arange(rows.shape[0])[:, None]

@@ -13,6 +13,7 @@ import re
 from typing import Any, Mapping
 
 from tailored_harness.core.errors import TailoredError
+from tailored_harness.prune.ranking import RANKINGS, kept_units  # noqa: F401 (kept_units: re-exported)
 
 ALL_LAYERS = "all"
 TASKS_SOURCE = "tasks"
@@ -51,7 +52,7 @@ class PruneSpec:
         seed: seeds the calibration sample order and the ``random`` criterion.
         attention_unit: ``kv_group`` (a KV head with the query heads that read it) or ``query_head``
             (query heads within each KV group; every KV head stays); see :mod:`tailored_harness.prune.units`.
-        ranking: where units compete, a name from :data:`tailored_harness.prune.plan.RANKINGS`:
+        ranking: where units compete, a name from :data:`tailored_harness.prune.ranking.RANKINGS`:
             ``layer`` (each layer keeps its own share; uniform widths) or ``global`` (one ranking over
             all selected layers, as LLM-Pruner's ``--global_pruning``; the same total kept, at least
             one unit per layer, so widths differ between layers).
@@ -74,7 +75,6 @@ class PruneSpec:
 
     def __post_init__(self) -> None:
         from tailored_harness.prune.importance import CRITERIA, REDUCTIONS
-        from tailored_harness.prune.plan import RANKINGS
 
         ratio = self.ratio
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or not 0 <= ratio < 1:
@@ -151,14 +151,3 @@ def selected_layers(value: str, num_layers: int) -> list[int]:
     if last >= num_layers:
         raise TailoredError(f"prune_layers={value!r} is out of range: the model has layers 0-{num_layers - 1}")
     return list(range(first, last + 1))
-
-
-def kept_units(units: int, ratio: float, round_to: int = 1) -> int:
-    """Units a layer keeps: ``floor(units * (1 - ratio))``, rounded to ``round_to``, within [1, units].
-
-    LLaMA-7B at 0.25: 32 heads -> 24, 11008 channels -> 8256 (LLM-Pruner's 5.4B model).
-    """
-    keep = math.floor(units * (1.0 - ratio) + 1e-9)
-    if round_to > 1:
-        keep = round_to * max(1, round(keep / round_to))
-    return max(1, min(units, keep))

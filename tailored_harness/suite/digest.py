@@ -4,7 +4,10 @@ An lm-eval ``--log_samples`` folder holds every document's text, prompts and res
 for a full split); the paired tests need only each document's metric values and identity. A digest
 keeps lm-eval's results file as it is, the label baselines of its samples, and per task the
 documents (``doc_id`` ranges and the fingerprint of their ``doc_hash``es) and each metric's value per
-document (a string of ``0``/``1`` for 0/1 metrics). ``tailored compare``, ``tailored report --run``
+document (a string of ``0``/``1`` for 0/1 metrics), and each multiple-choice document's pick (the
+choice of highest log-likelihood, a digit per document where there are at most ten). Beside the
+digest, the text of each task's documents is kept once (:func:`tailored_harness.suite.documents.write_book`),
+so a page built from digests shows what flipped. ``tailored compare``, ``tailored report --run``
 and ``run_suite.sh --resume`` read a digest where they read a run folder, so a long measurement
 committed configuration by configuration resumes on another machine and is compared there.
 """
@@ -18,8 +21,12 @@ from typing import Any
 
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.core.paths import write_text_atomic
-from tailored_harness.suite.run_files import DIGEST_FORMAT, latest_results_file, read_digest, task_label_baselines
+from tailored_harness.suite.documents import write_book
+from tailored_harness.suite.run_files import (DIGEST_FORMAT, iter_samples, latest_results_file, picked_choice, read_digest,
+                                              samples_files, task_label_baselines)
 from tailored_harness.suite.run_samples import RunSamples, TaskSamples, load_run
+
+NO_PICK = "-"
 
 
 def _ranges(ids: list[int]) -> list[list[int]]:
@@ -35,6 +42,39 @@ def _ranges(ids: list[int]) -> list[list[int]]:
 
 def _expand(ranges: list[list[int]]) -> list[int]:
     return [i for first, last in ranges for i in range(first, last + 1)]
+
+
+def _picks_json(path: Path) -> list[list[Any]]:
+    """``[[filter, picks], ...]``: each document's picked choice in ``doc_id`` order, as a string of
+    digits (``-``: none) when every pick is below 10, else a list (``None``: none); empty for a task
+    that picks nothing (generation, perplexity)."""
+    picks: dict[str, dict[int, int | None]] = {}
+    for sample in iter_samples(path):
+        picks.setdefault(sample.get("filter", "none"), {})[int(sample["doc_id"])] = picked_choice(sample)
+    out = []
+    for filter_key, by_doc in sorted(picks.items()):
+        column = [by_doc[i] for i in sorted(by_doc)]
+        if all(p is None for p in column):
+            continue
+        digits = all(p is None or p < 10 for p in column)
+        out.append([filter_key, "".join(NO_PICK if p is None else str(p) for p in column) if digits else column])
+    return out
+
+
+def task_documents(data: dict[str, Any]) -> dict[tuple[int, str], dict[str, Any]]:
+    """A digest task's documents as :mod:`tailored_harness.suite.flips` reads them:
+    ``{(doc_id, filter): {"values": {metric: value}, "pick": int | None, "text": ""}}``."""
+    task = _task_from_json(data)
+    out = {key: {"values": {}, "pick": None, "text": ""} for key in task.keys}
+    for metric_key, by_doc in task.values.items():
+        metric, _, filter_key = metric_key.partition(",")
+        for doc_id, value in by_doc.items():
+            out[(doc_id, filter_key)]["values"][metric] = value
+    for filter_key, column in data.get("picks") or []:
+        ids = sorted(doc_id for doc_id, f in task.keys if f == filter_key)
+        for doc_id, pick in zip(ids, column):
+            out[(doc_id, filter_key)]["pick"] = None if pick in (None, NO_PICK) else int(pick)
+    return out
 
 
 def _task_json(task: TaskSamples) -> dict[str, Any]:
@@ -65,12 +105,17 @@ def _task_from_json(data: dict[str, Any]) -> TaskSamples:
 
 
 def write_digest(run_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """Digest the lm-eval run in ``run_dir`` (written with ``--log_samples``) into ``path``, atomically."""
+    """Digest the lm-eval run in ``run_dir`` (written with ``--log_samples``) into ``path``, atomically,
+    and keep the text of its tasks' documents beside it (once per task and documents)."""
     run = load_run(run_dir)
     results_file = latest_results_file(run_dir)
-    baselines = task_label_baselines(results_file)
-    payload = {"format": DIGEST_FORMAT, "results": json.loads(results_file.read_text()), "label_baselines": baselines,
-               "tasks": {task: _task_json(t) for task, t in run.tasks.items()}}
+    files = samples_files(results_file)
+    tasks = {task: {**_task_json(t), "picks": _picks_json(files[task])} for task, t in run.tasks.items()}
+    for task, t in run.tasks.items():
+        if tasks[task]["picks"]:  # the text is for reading flips of multiple-choice tasks, not of perplexity pages
+            write_book(files[task], task, t.fingerprint, Path(path).parent)
+    payload = {"format": DIGEST_FORMAT, "results": json.loads(results_file.read_text()),
+               "label_baselines": task_label_baselines(results_file), "tasks": tasks}
     return write_text_atomic(path, json.dumps(payload, sort_keys=True) + "\n")
 
 

@@ -4,6 +4,10 @@ A paired test counts flips; a person wants to read them. :func:`flipped_document
 logged samples (``--log_samples``) for one task and returns the documents where one run is right and
 the other wrong on a 0/1 metric, with what each run answered: for a multiple-choice task the choice
 of highest log-likelihood (what ``acc`` scores), for a generation task the filtered text.
+
+A run digest keeps no text but each multiple-choice document's pick (see
+:mod:`tailored_harness.suite.digest`); the text comes from the documents' book beside it
+(:mod:`tailored_harness.suite.documents`).
 """
 
 from __future__ import annotations
@@ -12,39 +16,53 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tailored_harness.suite.run_files import gold_choice, iter_samples, latest_results_file, picked_choice, requests_of, samples_files
+from tailored_harness.suite.digest import task_documents
+from tailored_harness.suite.documents import read_book, readable
+from tailored_harness.suite.run_files import iter_samples, latest_results_file, picked_choice, read_digest, samples_files
 
-
-def _samples(run: str | os.PathLike, task: str) -> dict[tuple[int, str], dict[str, Any]] | None:
-    """``{(doc_id, filter): sample}`` of ``task`` in the run folder; ``None`` for a digest (no text)."""
-    if Path(run).is_file():
-        return None
+def _from_folder(run: str | os.PathLike, task: str) -> dict[tuple[int, str], dict[str, Any]] | None:
     path = samples_files(latest_results_file(run)).get(task)
     if path is None:
         return None
-    return {(int(sample["doc_id"]), sample.get("filter", "none")): sample for sample in iter_samples(path)}
+    out = {}
+    for sample in iter_samples(path):
+        responses = sample.get("filtered_resps") or []
+        out[(int(sample["doc_id"]), sample.get("filter", "none"))] = {
+            "values": sample, "pick": picked_choice(sample), "text": str(responses[0]) if responses else "",
+            "readable": (lambda sample=sample: readable(sample))}
+    return out
 
 
-def _answer(sample: dict[str, Any], choices: list[str]) -> str:
-    """What the run answered: the most likely choice (multiple choice) or the generated text."""
+def _from_digest(path: Path, task: str) -> dict[tuple[int, str], dict[str, Any]] | None:
+    """A digest's documents with their values and picks, read as text from the book beside it;
+    ``None`` without the book (a digest written before books were kept) or without the task."""
+    data = read_digest(path).get("tasks", {}).get(task)
+    docs = read_book(path.parent, task, data["fingerprint"]) if data else None
+    if docs is None:
+        return None
+    return {key: {**record, "readable": (lambda doc_id=key[0]: tuple(docs[str(doc_id)]))}
+            for key, record in task_documents(data).items()}
+
+
+def _documents(run: str | os.PathLike, task: str) -> dict[tuple[int, str], dict[str, Any]] | None:
+    """``{(doc_id, filter): {"values": {metric key or name: value}, "pick", "text", "readable"}}`` of a
+    run folder or digest; ``None`` where there is no text to show."""
+    return _from_digest(Path(run), task) if Path(run).is_file() else _from_folder(run, task)
+
+
+def _answer(record: dict[str, Any], choices: list[str], gold: str, right: bool) -> str:
+    """What the run answered: the gold choice where the metric says right; else the most likely
+    choice (multiple choice; the other one of two where the pick is not kept, as in digests written
+    before picks were), or the generated text."""
     if len(choices) > 1:
-        pick = picked_choice(sample)
-        return "" if pick is None else choices[pick]
-    responses = sample.get("filtered_resps") or []
-    return str(responses[0]) if responses else ""
-
-
-def _readable(sample: dict[str, Any]) -> tuple[str, list[str], str]:
-    """``(context, choices, gold)`` of a logged sample: one request per choice, ``[context,
-    continuation]``. Where every choice shares its continuation and differs in its context
-    (WinoGrande), the contexts are the choices."""
-    requests = requests_of(sample)
-    context = str(requests[0][0]) if requests and requests[0] else ""
-    choices = [str(r[1]) for r in requests if len(r) > 1 and isinstance(r[1], str)] if len(requests) > 1 else []
-    if len(choices) > 1 and len(set(choices)) == 1:
-        context, choices = f"... {choices[0]}", [str(r[0]) for r in requests]
-    gold = gold_choice(sample)
-    return context, choices, choices[gold] if gold is not None and gold < len(choices) else str(sample.get("target"))
+        if right:
+            return gold
+        pick = record["pick"]
+        if pick is not None and pick < len(choices) and choices[pick] != gold:
+            return choices[pick]
+        others = [choice for choice in choices if choice != gold]
+        return others[0] if len(others) == 1 else "(another choice)"
+    return record["text"]
 
 
 def flipped_documents(run_a: str | os.PathLike, run_b: str | os.PathLike, task: str, metric_key: str,
@@ -52,22 +70,24 @@ def flipped_documents(run_a: str | os.PathLike, run_b: str | os.PathLike, task: 
     """The documents of ``task`` where ``metric_key`` (``"acc,none"``) is 1 in one run and 0 in the
     other: ``{"only_a": [...], "only_b": [...], "count_a", "count_b"}``, at most ``limit`` documents
     each way (in ``doc_id`` order), each ``{doc_id, context, choices, gold, answer_a, answer_b}``.
-    ``None`` when either run is a digest or lacks the task's samples (no text to show)."""
-    samples_a, samples_b = _samples(run_a, task), _samples(run_b, task)
-    if samples_a is None or samples_b is None:
+    ``None`` when either run lacks the task's samples, or is a digest without its documents' book
+    (no text to show)."""
+    docs_a, docs_b = _documents(run_a, task), _documents(run_b, task)
+    if docs_a is None or docs_b is None:
         return None
     metric, _, filter_key = metric_key.partition(",")
     out: dict[str, Any] = {"only_a": [], "only_b": [], "count_a": 0, "count_b": 0}
-    for key in sorted(samples_a.keys() & samples_b.keys()):
+    for key in sorted(docs_a.keys() & docs_b.keys()):
         if key[1] != filter_key:
             continue
-        one, two = samples_a[key], samples_b[key]
-        if metric not in one or metric not in two or one[metric] == two[metric]:
+        one, two = docs_a[key]["values"].get(metric), docs_b[key]["values"].get(metric)
+        if one is None or two is None or one == two:
             continue
-        side = "a" if float(one[metric]) > float(two[metric]) else "b"
+        side = "a" if float(one) > float(two) else "b"
         out[f"count_{side}"] += 1
         if len(out[f"only_{side}"]) < limit:
-            context, choices, gold = _readable(one)
-            out[f"only_{side}"].append({"doc_id": key[0], "context": context, "choices": choices, "gold": gold,
-                                        "answer_a": _answer(one, choices), "answer_b": _answer(two, choices)})
+            context, choices, gold = docs_a[key]["readable"]()
+            out[f"only_{side}"].append({"doc_id": key[0], "context": context, "choices": list(choices), "gold": gold,
+                                        "answer_a": _answer(docs_a[key], choices, gold, side == "a"),
+                                        "answer_b": _answer(docs_b[key], choices, gold, side == "b")})
     return out
