@@ -101,16 +101,15 @@ PAIRS = (("general", "pruned"), ("task", "pruned"), ("task", "general"))
 
 
 def mcnemar(first: str, second: str) -> tuple[int, int, float]:
-    """Exact McNemar test of two configurations' per-document correctness (strings of 0/1, the same
-    documents in the same order): ``(b, c, p)``, ``b`` documents only ``first`` gets right, ``c`` only
-    ``second``, ``p`` the two-sided binomial p-value of ``b`` in ``b + c`` at one half."""
-    from scipy.stats import binomtest
+    """The package's exact McNemar test (:func:`tailored_harness.suite.paired.mcnemar`) of two
+    configurations' per-document correctness, strings of 0/1 over the same documents in one order."""
+    import numpy as np
+
+    from tailored_harness.suite.paired import mcnemar as exact
 
     if len(first) != len(second):
         raise SystemExit(f"paired rows score different documents ({len(first)} against {len(second)})")
-    b = sum(x == "1" and y == "0" for x, y in zip(first, second))
-    c = sum(x == "0" and y == "1" for x, y in zip(first, second))
-    return b, c, (binomtest(b, b + c, 0.5).pvalue if b + c else 1.0)
+    return exact(np.array([c == "1" for c in first], dtype=int), np.array([c == "1" for c in second], dtype=int))
 
 
 def paired(rows: dict[str, dict], tasks: list[str]) -> str:

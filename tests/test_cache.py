@@ -129,3 +129,17 @@ def test_a_pruned_entry_names_its_attention_unit():
     spec = {"ratio": 0.2, "importance": "param_first", "layers": "4-27"}
     assert _describe("pruned", {"spec": spec}) == "ratio 0.2 param_first, layers 4-27, kv_group units"
     assert _describe("pruned", {"spec": dict(spec, attention_unit="query_head")}).endswith(", query_head units")
+
+
+def test_atomic_writes_give_new_files_the_umask_mode_and_keep_an_existing_files(tmp_path):
+    """``mkstemp`` makes 0600 files; what the package writes atomically is readable as ``open`` would
+    make it (0666 less the umask), and a rewrite keeps the mode the file had."""
+    old = os.umask(0o022)
+    try:
+        target = paths.write_text_atomic(tmp_path / "atomic.txt", "one")
+        assert target.stat().st_mode & 0o777 == 0o644 and target.read_text() == "one"
+        target.chmod(0o600)
+        paths.write_text_atomic(target, "two")
+        assert target.stat().st_mode & 0o777 == 0o600 and target.read_text() == "two"
+    finally:
+        os.umask(old)

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -143,12 +144,24 @@ def deep_checks() -> bool:
     return os.environ.get(VERIFY_ENV, "").lower() in ("1", "true", "yes")
 
 
+def _new_file_mode(path: Path) -> int:
+    """The mode ``path`` has, or a new file's under the process umask (``mkstemp`` gives 0600)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to a temporary sibling of ``path`` and rename it over ``path``."""
+    """Write ``text`` to a temporary sibling of ``path`` and rename it over ``path``, with the mode
+    ``path`` had (a new file: what ``open`` would give it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, _new_file_mode(path))
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.replace(tmp, path)
