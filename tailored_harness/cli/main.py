@@ -228,7 +228,7 @@ def _adapt_arguments(p: argparse.ArgumentParser) -> None:
 
 def _prune_arguments(p: argparse.ArgumentParser) -> None:
     from tailored_harness.prune.importance import CRITERIA, REDUCTIONS
-    from tailored_harness.prune.plan import RANKINGS
+    from tailored_harness.prune.ranking import RANKINGS
     from tailored_harness.prune.spec import ATTENTION_UNITS, PruneSpec
 
     d = PruneSpec()

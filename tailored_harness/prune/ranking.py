@@ -21,7 +21,11 @@ def kept_units(units: int, ratio: float, round_to: int = 1) -> int:
 
     LLaMA-7B at 0.25: 32 heads -> 24, 11008 channels -> 8256 (LLM-Pruner's 5.4B model).
     """
-    keep = math.floor(units * (1.0 - ratio) + 1e-9)
+    return _rounded(math.floor(units * (1.0 - ratio) + 1e-9), units, round_to)
+
+
+def _rounded(keep: int, units: int, round_to: int) -> int:
+    """``keep`` rounded to a multiple of ``round_to`` (at least one multiple), within [1, units]."""
     if round_to > 1:
         keep = round_to * max(1, round(keep / round_to))
     return max(1, min(units, keep))
@@ -85,12 +89,7 @@ class Global(Ranking):
             extra = torch.cat([slot[1:] for slot in slots])
             owner = torch.cat([torch.full((len(slot) - 1,), i) for i, slot in enumerate(slots)])
             chosen = owner[torch.argsort(-extra, stable=True)[:max(0, total - len(layers))]]
+            step = round_to if kind == MLP else 1
             for i, layer in enumerate(layers):
-                step = round_to if kind == MLP else 1
-                out[layer][kind] = _round(1 + int((chosen == i).sum()), slots[i].numel(), step)
+                out[layer][kind] = _rounded(1 + int((chosen == i).sum()), slots[i].numel(), step)
         return out
-
-
-def _round(keep: int, width: int, step: int) -> int:
-    """``keep`` rounded to a multiple of ``step``, within [1, width]."""
-    return max(1, min(width, step * max(1, round(keep / step))))

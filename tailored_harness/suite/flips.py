@@ -20,6 +20,7 @@ from tailored_harness.suite.digest import task_documents
 from tailored_harness.suite.documents import read_book, readable
 from tailored_harness.suite.run_files import iter_samples, latest_results_file, picked_choice, read_digest, samples_files
 
+
 def _from_folder(run: str | os.PathLike, task: str) -> dict[tuple[int, str], dict[str, Any]] | None:
     path = samples_files(latest_results_file(run)).get(task)
     if path is None:
