@@ -165,7 +165,10 @@ if [ "$suite" = "smollm2" ]; then
     configs=("dense=shots=0")
     if [ -n "$quick" ]; then seeds="0"; else seeds="0 1 2"; fi
     if [ -z "$quick" ]; then
-      for seed in $seeds; do configs+=("dense_adapt50_s$seed=shots=50,adapt_seed=$seed"); done
+      for seed in $seeds; do
+        configs+=("dense_adapt50_s$seed=shots=50,adapt_seed=$seed")
+        report_args+=(--paired "dense_adapt50_s$seed=dense")
+      done
     fi
     for ratio in 0.2 0.5; do
       p="p${ratio#0.}0"
@@ -183,7 +186,9 @@ if [ "$suite" = "smollm2" ]; then
         configs+=("${p}_l2=prune_ratio=$ratio,prune_layers=$layers,importance=l2,shots=0"
                   "${p}_random=prune_ratio=$ratio,prune_layers=$layers,importance=random,shots=0")
         for seed in $seeds; do report_args+=(--paired "${p}_adapt50_s$seed=${p}_general"); done
-        report_args+=(--paired "${p}_param_first=${p}_l2" --paired "${p}_param_first=${p}_random")
+        # What the pruned and adapted model keeps of dense, the paper's own claim (the first seed).
+        report_args+=(--paired "${p}_param_first=${p}_l2" --paired "${p}_param_first=${p}_random"
+                      --paired "${p}_adapt50_s0=dense")
       fi
     done
     report_args+=("${paper[@]}")

@@ -71,7 +71,10 @@ def test_full_real_suite_has_the_general_recovery_rows_with_the_given_data(tmp_p
     for p in ("p20", "p50"):  # every claim of the table is tested document by document
         claims = [f"{p}_param_first=dense", f"{p}_param_first={p}_l2", f"{p}_param_first={p}_random"]
         claims += [f"{p}_adapt50_s{s}={p}_{ref}" for s in range(3) for ref in ("param_first", "general")]
+        claims += [f"{p}_adapt50_s0=dense"]  # what the pruned and adapted model keeps of dense
         assert all(f"--paired {claim} " in report + " " for claim in claims), report
+    claims = [f"dense_adapt50_s{s}=dense" for s in range(3)]  # what the adapters do without pruning
+    assert all(f"--paired {claim} " in report + " " for claim in claims), report
 
 
 def test_resume_reuses_the_configurations_whose_digest_has_the_same_arguments(tmp_path):
