@@ -177,8 +177,8 @@ if [ "$suite" = "smollm2" ]; then
         configs+=("${p}_adapt50_s$seed=prune_ratio=$ratio,prune_layers=$layers,importance=param_first,shots=50,adapt_seed=$seed")
       done
       # The claims, each tested document by document: pruned against dense, adapted against pruned only
-      # (each adapter seed), and, in the full run, task adapters against the general one and Taylor
-      # against the l2 and random controls.
+      # (each adapter seed), and, in the full run, task adapters against the general one, Taylor
+      # against the l2 and random controls, and what the adapted model keeps of dense (first seed).
       report_args+=(--paired "${p}_param_first=dense")
       for seed in $seeds; do report_args+=(--paired "${p}_adapt50_s$seed=${p}_param_first"); done
       if [ -z "$quick" ]; then
@@ -186,7 +186,6 @@ if [ "$suite" = "smollm2" ]; then
         configs+=("${p}_l2=prune_ratio=$ratio,prune_layers=$layers,importance=l2,shots=0"
                   "${p}_random=prune_ratio=$ratio,prune_layers=$layers,importance=random,shots=0")
         for seed in $seeds; do report_args+=(--paired "${p}_adapt50_s$seed=${p}_general"); done
-        # What the pruned and adapted model keeps of dense, the paper's own claim (the first seed).
         report_args+=(--paired "${p}_param_first=${p}_l2" --paired "${p}_param_first=${p}_random"
                       --paired "${p}_adapt50_s0=dense")
       fi
