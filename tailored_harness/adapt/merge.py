@@ -55,9 +55,9 @@ def _merge(base, adapter: Path, tokenizer, folder: Path, key: str, task: str | N
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tailored_harness.models import modeling_tailored_llama
+    from tailored_harness.models import modeling_tailored
 
-    modeling_tailored_llama.register()  # per-layer-width checkpoints load without remote code
+    modeling_tailored.register()  # per-layer-width checkpoints load without remote code
     logger.info("merging adapter %s into %s", adapter, base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype="auto", trust_remote_code=trust_remote_code)
     with torch.no_grad():

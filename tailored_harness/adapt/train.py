@@ -65,11 +65,14 @@ def learning_rate(step: int, total: int, spec: AdaptSpec) -> float:
     return spec.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def lora_config(spec: AdaptSpec):
+def lora_config(spec: AdaptSpec, config):
+    """PEFT's LoRA config for ``spec`` on a model of ``config``'s family (its modules for the spec's targets)."""
     from peft import LoraConfig
 
-    return LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=list(spec.targets),
-                      bias="none", task_type="CAUSAL_LM")
+    from tailored_harness.models.families import lora_modules
+
+    return LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
+                      target_modules=lora_modules(config, spec.targets), bias="none", task_type="CAUSAL_LM")
 
 
 def precision(model) -> str:
@@ -120,7 +123,7 @@ def train_adapter(model, tokenizer, pairs: list[tuple[str, str]], spec: AdaptSpe
     from tqdm.auto import tqdm
 
     torch.manual_seed(spec.seed)  # LoRA A initialisation and dropout masks
-    peft_model = get_peft_model(model, lora_config(spec))
+    peft_model = get_peft_model(model, lora_config(spec, model.config))
     encoded = [encode_pair(tokenizer, context, continuation, spec.max_len) for context, continuation in pairs]
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)

@@ -15,8 +15,8 @@ ARCHITECTURE = "TailoredLlamaForCausalLM"
 def register() -> None:
     from vllm import ModelRegistry
 
-    from tailored_harness.models import modeling_tailored_llama
+    from tailored_harness.models import modeling_tailored
 
-    modeling_tailored_llama.register()
+    modeling_tailored.register()
     if ARCHITECTURE not in ModelRegistry.get_supported_archs():
         ModelRegistry.register_model(ARCHITECTURE, "tailored_harness.models.vllm_model:TailoredLlamaForCausalLM")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tailored_harness.core.cache import building
-from tailored_harness.models.modeling_tailored_llama import register as register_tailored_llama
+from tailored_harness.models.modeling_tailored import register as register_tailored_models
 from tailored_harness.prune import calibration, checkpoint
 from tailored_harness.prune.importance import score_units
 from tailored_harness.prune.plan import PrunePlan, apply, finalize, select
@@ -20,7 +20,7 @@ from tailored_harness.prune.units import parameter_counts
 
 logger = logging.getLogger(__name__)
 
-register_tailored_llama()  # pruned checkpoints of per-layer widths load through the Auto classes
+register_tailored_models()  # pruned checkpoints of per-layer widths load through the Auto classes
 
 
 def prune_model(model, spec: PruneSpec, batch: calibration.Batch | None = None,

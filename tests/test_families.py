@@ -1,0 +1,89 @@
+"""Every supported family, on a tiny random model of its own (tests/prune_helpers.FAMILY_CONFIGS):
+the same exact invariants LLaMA's pruning keeps (ratio 0 bit-identical, pruned equals masked dense,
+save and reload identical, the checkpoint loads without the plugin), and the one-line refusal of an
+architecture the plugin does not know."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from numeric import assert_close_to_scale
+from prune_helpers import FAMILIES, calibration_batch, load_without_plugin, logits, probe, tiny_family
+from tailored_harness.core.errors import TailoredError
+from tailored_harness.models.families import SUPPORTED, family_of
+from tailored_harness.prune import PruneSpec, prune_model
+from tailored_harness.prune.plan import mask
+from tailored_harness.prune.units import parameter_counts
+
+pytestmark = pytest.mark.numeric  # rerun by .ci/run on torch's default kernels (tests/numeric.py)
+
+UNITS = ["kv_group", "query_head"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("importance", ["param_first", "l2", "random"])
+@pytest.mark.parametrize("unit", UNITS)
+def test_ratio_zero_is_bit_identical(family, importance, unit):
+    model = tiny_family(family)
+    before = logits(model)
+    pruned, plan, counts = prune_model(model, PruneSpec(ratio=0.0, importance=importance, attention_unit=unit),
+                                       calibration_batch(), progress=False)
+    assert torch.equal(logits(pruned), before)
+    assert counts["before"] == counts["after"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("importance", ["param_first", "l2"])
+@pytest.mark.parametrize("unit", UNITS)
+@pytest.mark.parametrize("ranking", ["layer", "global"])
+def test_pruned_model_equals_masked_dense_model(family, importance, unit, ranking):
+    dense = tiny_family(family)
+    reference = copy.deepcopy(dense)
+    spec = PruneSpec(ratio=0.5, layers="1-2" if ranking == "layer" else "all", importance=importance,
+                     attention_unit=unit, ranking=ranking)
+    pruned, plan, counts = prune_model(dense, spec, calibration_batch(), progress=False)
+    mask(reference, plan)
+    assert_close_to_scale(logits(pruned), logits(reference), what=f"{family}: pruned against masked dense logits")
+    assert counts["after"]["total"] < counts["before"]["total"]
+    assert family_of(pruned.config).name == family
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_fused_and_separate_weights_count_the_same_units(family):
+    """The unit counts read from the weights are the config's, whatever the layout."""
+    model = tiny_family(family)
+    layer = parameter_counts(model)["layers"][0]
+    assert (layer["attention"], layer["query_heads"], layer["mlp"]) == (2, 4, 96)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_per_layer_widths_save_reload_and_load_without_the_plugin(family, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from tailored_harness.prune import checkpoint
+
+    spec = PruneSpec(ratio=0.5, importance="param_first", attention_unit="query_head", ranking="global")
+    pruned, plan, counts = prune_model(tiny_family(family), spec, calibration_batch(), progress=False)
+    assert pruned.config.model_type == f"tailored_{family}"
+    assert len(set(pruned.config.layer_intermediate_sizes)) > 1
+    folder = checkpoint.save(pruned, None, tmp_path / "ckpt", {"spec": {}})
+    reloaded = AutoModelForCausalLM.from_pretrained(folder).eval()
+    assert type(reloaded) is type(pruned)
+    assert torch.equal(logits(reloaded), logits(pruned))
+    torch.save({"ids": probe(), "logits": logits(pruned)}, tmp_path / "expected.pt")
+    out = load_without_plugin(folder, tmp_path / "expected.pt", tmp_path)
+    assert out.split()[1] == type(pruned).__name__ and out.split()[2] == "transformers_modules", out
+
+
+def test_an_unknown_architecture_is_refused_in_one_line_naming_the_supported_families():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=101, n_embd=32, n_layer=2, n_head=2, n_positions=64))
+    with pytest.raises(TailoredError) as err:
+        prune_model(model, PruneSpec(ratio=0.2, importance="l2"), calibration_batch(), progress=False)
+    message = str(err.value)
+    assert "\n" not in message and "'gpt2'" in message
+    assert all(name in message for name in SUPPORTED)
