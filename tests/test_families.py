@@ -1,4 +1,4 @@
-"""Every supported family, on a tiny random model of its own (tests/prune_helpers.FAMILY_CONFIGS):
+"""Every supported family, on a tiny random model of its own (tailored_harness.suite.tiny.FAMILY_CONFIGS):
 the same exact invariants LLaMA's pruning keeps (ratio 0 bit-identical, pruned equals masked dense,
 save and reload identical, the checkpoint loads without the plugin), and the one-line refusal of an
 architecture the plugin does not know."""
@@ -87,3 +87,25 @@ def test_an_unknown_architecture_is_refused_in_one_line_naming_the_supported_fam
     message = str(err.value)
     assert "\n" not in message and "'gpt2'" in message
     assert all(name in message for name in SUPPORTED)
+
+
+def test_kv_groups_of_one_kv_head_are_said_to_prune_no_attention(caplog):
+    """Gemma 3 270M's shape: one KV head per layer. KV-group pruning then removes MLP channels only,
+    and says so; query heads still go under attention_unit=query_head."""
+    import transformers
+
+    from tailored_harness.suite.tiny import family_config
+
+    config = family_config("gemma3_text", vocab_size=101, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=1, max_position_embeddings=128)
+    torch.manual_seed(0)
+    for unit, heads_after in (("kv_group", 4), ("query_head", 2)):
+        model = transformers.AutoModelForCausalLM.from_config(copy.deepcopy(config)).eval()  # pruning edits its config
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tailored_harness.prune.pipeline"):
+            pruned, plan, counts = prune_model(model, PruneSpec(ratio=0.5, importance="l2", attention_unit=unit),
+                                               calibration_batch(), progress=False)
+        warned = [r for r in caplog.records if "single KV head" in r.getMessage()]
+        assert len(warned) == (unit == "kv_group")
+        assert [layer["query_heads"] for layer in counts["after"]["layers"]] == [heads_after] * 2
+        assert [layer["mlp"] for layer in counts["after"]["layers"]] == [48, 48]

