@@ -109,3 +109,19 @@ def test_kv_groups_of_one_kv_head_are_said_to_prune_no_attention(caplog):
         assert len(warned) == (unit == "kv_group")
         assert [layer["query_heads"] for layer in counts["after"]["layers"]] == [heads_after] * 2
         assert [layer["mlp"] for layer in counts["after"]["layers"]] == [48, 48]
+
+
+def test_vllm_refuses_only_a_qwen2_whose_heads_no_longer_fill_the_hidden_size():
+    """vLLM's Qwen2 takes head_dim as hidden / heads: dense Qwen2 runs, pruned heads are refused (also
+    before pruning); every other family, and stock architectures the plugin does not extend, run."""
+    from tailored_harness.models.vllm_model import refusal
+
+    qwen2 = {"model_type": "qwen2", "hidden_size": 128, "num_attention_heads": 4}
+    pruned = {"model_type": "tailored_qwen2", "hidden_size": 128, "num_attention_heads": 4, "head_dim": 32,
+              "layer_num_attention_heads": [4, 2, 4]}
+    assert refusal(qwen2) is None
+    assert "qwen2" in refusal(qwen2, pruned=True) and "\n" not in refusal(qwen2, pruned=True)
+    assert "backend=hf" in refusal(pruned)
+    assert refusal({**pruned, "model_type": "tailored_qwen3"}) is None
+    assert refusal({"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4}, pruned=True) is None
+    assert refusal({"model_type": "gpt2"}) is None

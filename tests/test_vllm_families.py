@@ -42,8 +42,11 @@ def _requests(results, task):
     return {(s["doc_id"], i): r[0] for s in results["samples"][task] for i, r in enumerate(s["resps"])}
 
 
-@pytest.mark.parametrize("extra", ["", PER_LAYER], ids=["dense", "per-layer"])
-@pytest.mark.parametrize("family", FAMILIES)
+CASES = [(family, extra) for family in FAMILIES for extra in ("", PER_LAYER)
+         if not (family == "qwen2" and extra)]  # vLLM's Qwen2 takes head_dim as hidden / heads: refused below
+
+
+@pytest.mark.parametrize("family,extra", CASES, ids=[f"{f}-{'per-layer' if e else 'dense'}" for f, e in CASES])
 def test_vllm_scores_every_family_like_hf_per_request(family, extra, family_dirs, task_manager):
     vllm = _evaluate(family_dirs[family], task_manager, "vllm", extra)
     hf = _evaluate(family_dirs[family], task_manager, "hf", extra)
@@ -55,3 +58,14 @@ def test_vllm_scores_every_family_like_hf_per_request(family, extra, family_dirs
         worst = max(abs(float(ours[k][0]) - float(theirs[k][0])) for k in ours)
         print(f"{family} {task}{extra}: {len(ours)} requests, max |Δ loglik| vLLM vs hf = {worst:.3g}")
         assert worst <= 1e-4, f"{family} {task}: max |Δ loglik| = {worst}"
+
+
+def test_qwen2_with_pruned_heads_is_refused_on_vllm_in_one_line_before_pruning(family_dirs):
+    from tailored_harness.core.errors import TailoredError
+    from tailored_harness.lmeval.model import TailoredLM
+
+    with pytest.raises(TailoredError) as err:
+        TailoredLM(pretrained=str(family_dirs["qwen2"]), backend="vllm", shots=0, dtype="float32",
+                   prune_ratio=0.5, prune_layers="1-1", attention_unit="query_head")
+    message = str(err.value)
+    assert "\n" not in message and "qwen2" in message and "backend=hf" in message

@@ -81,6 +81,8 @@ class VLLMBackend(Backend):
         self.loaded: str | None = None  # folder of the live engine
         # transformers model for pruning and adapter training, dropped before vLLM starts
         self.workshop: HFBackend | None = None
+        if spec.prune_spec() is not None:
+            _refuse_unrunnable(self.pretrained, spec, pruned=True)  # before any pruning work
         if spec.prune_spec() is not None or spec.adapt_spec() is not None:
             self.workshop = HFBackend(spec, scoring=False)  # reads weights only to prune or train
         else:
@@ -153,6 +155,7 @@ class VLLMBackend(Backend):
                       trust_remote_code=spec.trust_remote_code, tokenizer=tokenizer, batch_size=spec.batch_size,
                       max_batch_size=spec.max_batch_size, max_length=spec.max_length,
                       **engine_defaults(spec, self.cpu), **self.strategy.engine_args())
+        _refuse_unrunnable(folder, spec)
         logger.info("loading %s on vLLM %s (%s)", folder, vllm_version(), "CPU" if self.cpu else "GPU")
         try:
             return self.vllm_class(**kwargs)
@@ -172,6 +175,23 @@ class VLLMBackend(Backend):
                 "engine": {**engine_defaults(self.spec, self.cpu), **self.strategy.engine_args()},
                 "adapter_strategy": self.strategy.name, "pruning": self.pruning, "adapters": adapters,
                 **({"unadapted": self.unadapted} if self.unadapted else {}), **self.prompt_info()}
+
+
+def _refuse_unrunnable(folder: str, spec: "ModelSpec", pruned: bool = False) -> None:
+    """One line, before anything heavy, where vLLM cannot run this model's family as it will be scored
+    (:func:`tailored_harness.models.vllm_model.refusal`)."""
+    from transformers import AutoConfig
+
+    from tailored_harness.models.vllm_model import refusal
+
+    try:
+        config = AutoConfig.from_pretrained(folder, revision=spec.revision if folder == spec.pretrained else None,
+                                            trust_remote_code=spec.trust_remote_code)
+    except (OSError, ValueError):
+        return  # lm-eval's own loading reports what is wrong with the folder
+    reason = refusal(config, pruned)
+    if reason is not None:
+        raise TailoredError(reason)
 
 
 def _shutdown(lm: "LM") -> None:

@@ -11,7 +11,7 @@ so layers with fewer KV heads hold less cache.
 
 How the per-layer class reaches vLLM's model differs by family and is the table :data:`FAMILIES`:
 LLaMA, Mistral and Phi-3 take a ``layer_type``; Qwen2 and Qwen3 build their decoder layers in a model
-class that takes a ``decoder_layer_type``; Gemma 3 names its decoder layer class where it builds the
+class that takes a ``decoder_layer_type`` (Qwen2's as an argument, Qwen3's as a class attribute); Gemma 3 names its decoder layer class where it builds the
 layers, so that name is pointed at the per-layer class while the model is built.
 """
 
@@ -22,7 +22,6 @@ import copy
 import dataclasses
 import functools
 import importlib
-import inspect
 
 PACKAGE = "vllm.model_executor.models"
 
@@ -72,8 +71,9 @@ class VllmFamily:
     """Where a family lives in vLLM: ``module`` (under ``vllm.model_executor.models``), its causal-LM
     class, its decoder layer class (``layer_module`` when that is another module's), and ``how``
     the per-layer class gets in: ``layer_type`` (an argument of the causal-LM class),
-    ``decoder_layer_type`` (an argument of the class named ``model_class`` that the causal LM builds)
-    or ``name`` (the layer class's name in ``module``, pointed at the per-layer class)."""
+    ``model_argument`` or ``model_attribute`` (``decoder_layer_type``, an argument or a class
+    attribute of the class named ``model_class`` that the causal LM builds), or ``name`` (the layer
+    class's name in ``module``, pointed at the per-layer class)."""
 
     module: str
     causal_lm: str
@@ -81,16 +81,37 @@ class VllmFamily:
     how: str
     layer_module: str | None = None
     model_class: str | None = None
+    head_dim_from_hidden: bool = False  # vLLM's attention takes head_dim as hidden / heads (Qwen2's)
 
 
 FAMILIES = {
     "llama": VllmFamily("llama", "LlamaForCausalLM", "LlamaDecoderLayer", "layer_type"),
     "mistral": VllmFamily("mistral", "MistralForCausalLM", "MistralDecoderLayer", "layer_type"),
     "phi3": VllmFamily("phi3", "Phi3ForCausalLM", "LlamaDecoderLayer", "layer_type", layer_module="llama"),
-    "qwen2": VllmFamily("qwen2", "Qwen2ForCausalLM", "Qwen2DecoderLayer", "decoder_layer_type", model_class="Qwen2Model"),
-    "qwen3": VllmFamily("qwen3", "Qwen3ForCausalLM", "Qwen3DecoderLayer", "decoder_layer_type", model_class="Qwen3Model"),
+    "qwen2": VllmFamily("qwen2", "Qwen2ForCausalLM", "Qwen2DecoderLayer", "model_argument", model_class="Qwen2Model",
+                        head_dim_from_hidden=True),
+    "qwen3": VllmFamily("qwen3", "Qwen3ForCausalLM", "Qwen3DecoderLayer", "model_attribute", model_class="Qwen3Model"),
     "gemma3_text": VllmFamily("gemma3", "Gemma3ForCausalLM", "Gemma3DecoderLayer", "name"),
 }
+
+
+def refusal(config, pruned: bool = False) -> str | None:
+    """Why vLLM cannot score a model of ``config`` (a config object or the dict of its
+    ``config.json``), or ``None``. ``pruned``: attention will be pruned before scoring. Only a family
+    whose vLLM attention derives ``head_dim`` from hidden / heads is refused, where pruning changes the
+    head count: vLLM would build every head at the wrong size."""
+    from tailored_harness.models.families import family_name
+
+    get = config.get if isinstance(config, dict) else lambda key, default=None: getattr(config, key, default)
+    family = family_name(get("model_type") or "")
+    if family not in FAMILIES or not FAMILIES[family].head_dim_from_hidden:
+        return None
+    hidden, heads = get("hidden_size"), get("layer_num_attention_heads") or [get("num_attention_heads")]
+    head_dim = get("head_dim") or hidden // heads[0]
+    if not pruned and all(h * head_dim == hidden for h in heads):
+        return None
+    return (f"backend=vllm cannot score a {family} model with pruned attention heads: vLLM's {family} takes head_dim "
+            f"as hidden_size / heads, so it would build every head at the wrong size; use backend=hf")
 
 
 def causal_lm_class(family: str) -> type:
@@ -104,22 +125,17 @@ def causal_lm_class(family: str) -> type:
         if entry.how == "layer_type":
             base.__init__(self, vllm_config=vllm_config, prefix=prefix, layer_type=layer)
             return
-        if entry.how == "decoder_layer_type":
-            with _pointed(module, entry.model_class, _with_layers(getattr(module, entry.model_class), layer)):
+        if entry.how in ("model_argument", "model_attribute"):
+            model = getattr(module, entry.model_class)
+            built = (functools.partial(model, decoder_layer_type=layer) if entry.how == "model_argument"
+                     else type(model.__name__, (model,), {"decoder_layer_type": layer, "__module__": __name__}))
+            with _pointed(module, entry.model_class, built):
                 base.__init__(self, vllm_config=vllm_config, prefix=prefix)
             return
         with _pointed(module, entry.layer, layer):
             base.__init__(self, vllm_config=vllm_config, prefix=prefix)
 
     return type(f"Tailored{entry.causal_lm}", (base,), {"__init__": __init__, "__module__": __name__})
-
-
-def _with_layers(model: type, layer: type):
-    """What builds ``model`` with ``layer`` as its decoder layers: the argument where its ``__init__``
-    takes one (Qwen2's model), else a subclass whose class attribute it passes on (Qwen3's)."""
-    if "decoder_layer_type" in inspect.signature(model.__init__).parameters:
-        return functools.partial(model, decoder_layer_type=layer)
-    return type(model.__name__, (model,), {"decoder_layer_type": layer, "__module__": __name__})
 
 
 def __getattr__(name: str):

@@ -35,7 +35,7 @@ class ModelSpec:
     """What ``--model tailored`` loads and how it scores.
 
     Attributes:
-        pretrained: local model folder or hub id of a LLaMA-family causal LM, or a local ``.gguf``
+        pretrained: local model folder or hub id of a causal LM of a supported family, or a local ``.gguf``
             file (converted once into a cached folder, see :mod:`tailored_harness.models.gguf_import`).
         gguf_file: name of a GGUF file inside the ``pretrained`` folder or hub repository (as
             lm-eval's ``HFLM`` names it), for a folder that holds several.
