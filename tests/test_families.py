@@ -125,3 +125,51 @@ def test_vllm_refuses_only_a_qwen2_whose_heads_no_longer_fill_the_hidden_size():
     assert refusal({**pruned, "model_type": "tailored_qwen3"}) is None
     assert refusal({"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4}, pruned=True) is None
     assert refusal({"model_type": "gpt2"}) is None
+
+
+def _llama_twin(phi3):
+    """A LLaMA holding Phi-3's weights with qkv_proj and gate_up_proj split into their parts: the same
+    function (both are RMSNorm, rotary, SiLU-gated decoders), in separate projections."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    c = phi3.config
+    config = LlamaConfig(vocab_size=c.vocab_size, hidden_size=c.hidden_size, intermediate_size=c.intermediate_size,
+                         num_hidden_layers=c.num_hidden_layers, num_attention_heads=c.num_attention_heads,
+                         num_key_value_heads=c.num_key_value_heads, max_position_embeddings=c.max_position_embeddings,
+                         rms_norm_eps=c.rms_norm_eps, rope_parameters=c.rope_parameters,
+                         tie_word_embeddings=c.tie_word_embeddings, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    q, kv, m = c.num_attention_heads * 16, c.num_key_value_heads * 16, c.intermediate_size
+    state = {}
+    for name, tensor in phi3.state_dict().items():
+        if name.endswith("qkv_proj.weight"):
+            stem = name[: -len("qkv_proj.weight")]
+            for part, piece in zip(("q_proj", "k_proj", "v_proj"), tensor.split([q, kv, kv])):
+                state[f"{stem}{part}.weight"] = piece
+        elif name.endswith("gate_up_proj.weight"):
+            stem = name[: -len("gate_up_proj.weight")]
+            state[f"{stem}gate_proj.weight"], state[f"{stem}up_proj.weight"] = tensor.split([m, m])
+        else:
+            state[name] = tensor
+    twin = LlamaForCausalLM(config).to(torch.float32).eval()
+    twin.load_state_dict(state, strict=True)
+    return twin
+
+
+@pytest.mark.parametrize("importance", ["param_first", "param_second", "vectorize", "l2"])
+@pytest.mark.parametrize("reduction", ["sum", "max"])
+def test_fused_weights_score_their_units_as_the_separate_projections_of_a_twin(importance, reduction):
+    """Phi-3's fused qkv_proj and gate_up_proj, split into a LLaMA twin computing the same function:
+    every unit of every kind gets the same score from the fused layout as from the separate one."""
+    from tailored_harness.prune.importance import score_units
+    from tailored_harness.prune.units import ATTENTION, MLP, QUERY
+
+    phi3 = tiny_family("phi3")
+    twin = _llama_twin(phi3)
+    assert_close_to_scale(logits(phi3), logits(twin), what="phi3 against its llama twin")
+    batch = calibration_batch()
+    kinds = (ATTENTION, QUERY, MLP)
+    got, expected = (score_units(model, importance, [0, 1, 2], input_ids=batch.input_ids, labels=batch.labels,
+                                 progress=False, kinds=kinds, reduction=reduction) for model in (phi3, twin))
+    for layer in range(3):
+        for kind in kinds:
+            assert_close_to_scale(got[layer][kind], expected[layer][kind], what=f"layer {layer} {kind}")
