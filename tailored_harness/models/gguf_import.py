@@ -1,10 +1,11 @@
 """GGUF files as model input: converted once into an ordinary Hugging Face folder in the cache.
 
-llama.cpp's GGUF format is how many LLaMA-family models are shipped (the offline SmolLM2 among
-them), but pruning, adapters and both scoring backends work on Hugging Face folders. So a GGUF
-file is read once by transformers (``from_pretrained(folder, gguf_file=name)``, which needs the
-``gguf`` package and dequantizes every tensor), cast to the requested dtype, and saved with its
-tokenizer as an ordinary folder of its family (``llama``, ``gemma3_text``, ...) under ``$TAILORED_HARNESS_CACHE/gguf/<fingerprint>/``. The
+llama.cpp's GGUF format is how many models are shipped (the offline SmolLM2 and Gemma 3 among them),
+but pruning, adapters and both scoring backends work on Hugging Face folders. So a GGUF file is read
+once by transformers (``from_pretrained(folder, gguf_file=name)``, which needs the ``gguf`` package
+and dequantizes every tensor), cast to the requested dtype, and saved with its tokenizer as an
+ordinary folder of its family (``llama``, ``gemma3_text``, ...) under
+``$TAILORED_HARNESS_CACHE/gguf/<fingerprint>/``. The
 fingerprint hashes the file's content (sha256), the dtype, this converter's version and the
 transformers and gguf versions, so the same file converts once and a changed file converts again.
 Folders are written atomically; ``gguf.json`` beside the weights records where they came from.
