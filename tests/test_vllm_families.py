@@ -33,7 +33,8 @@ def _evaluate(folder, task_manager, backend: str, extra: str):
     import lm_eval
 
     return lm_eval.simple_evaluate(
-        model="tailored", model_args=f"pretrained={folder},dtype=float32,shots=0,backend={backend}{extra}",
+        model="tailored", model_args=f"pretrained={folder},dtype=float32{'' if 'shots=' in extra else ',shots=0'},"
+                                     f"backend={backend}{extra}",
         tasks=TASKS, limit=LIMIT, device="cpu", batch_size="auto" if backend == "vllm" else 4, log_samples=True,
         task_manager=task_manager)
 
@@ -42,16 +43,22 @@ def _requests(results, task):
     return {(s["doc_id"], i): r[0] for s in results["samples"][task] for i, r in enumerate(s["resps"])}
 
 
+NATIVE = ",shots=4,epochs=2,lora_lr=0.01,adapter_strategy=native"  # vLLM's multi-LoRA on the fused modules
 CASES = [(family, extra) for family in FAMILIES for extra in ("", PER_LAYER)
          if not (family == "qwen2" and extra)]  # vLLM's Qwen2 takes head_dim as hidden / heads: refused below
+CASES += [("phi3", PER_LAYER + NATIVE)]
 
 
-@pytest.mark.parametrize("family,extra", CASES, ids=[f"{f}-{'per-layer' if e else 'dense'}" for f, e in CASES])
+@pytest.mark.parametrize("family,extra", CASES, ids=[f"{f}-{'native' if 'native' in e else 'per-layer' if e else 'dense'}"
+                                                    for f, e in CASES])
 def test_vllm_scores_every_family_like_hf_per_request(family, extra, family_dirs, task_manager):
     vllm = _evaluate(family_dirs[family], task_manager, "vllm", extra)
-    hf = _evaluate(family_dirs[family], task_manager, "hf", extra)
+    hf = _evaluate(family_dirs[family], task_manager, "hf", extra.replace(",adapter_strategy=native", ""))
     if extra:
         assert vllm["config"]["tailored"]["pruning"]["model_type"] == f"tailored_{family}"
+    if "native" in extra:  # the engine wraps the modules PEFT wrapped, by the family's names
+        assert vllm["config"]["tailored"]["engine"]["lora_target_modules"] == ["down_proj", "gate_up_proj", "o_proj",
+                                                                                 "qkv_proj"]
     for task in TASKS:
         ours, theirs = _requests(vllm, task), _requests(hf, task)
         assert ours.keys() == theirs.keys() and len(ours) >= LIMIT
