@@ -76,20 +76,30 @@ def lora_config(spec: AdaptSpec, config):
 
 
 def precision(model) -> str:
-    """How training computes on ``model``: bfloat16 autocast on CUDA, the weights' dtype elsewhere."""
+    """How training computes on ``model``: bfloat16 autocast on CUDA, the weights' dtype elsewhere; on a
+    4-bit base (QLoRA), its format and compute dtype (``cpu:nf4+dq/float32``), read from the model."""
+    from tailored_harness.adapt.quant import model_quantization
+
     param = next(model.parameters())
-    return precision_of(param.device.type, param.dtype)
+    return precision_of(param.device.type, param.dtype, model_quantization(model))
 
 
-def precision_of(device_type: str, dtype) -> str:
-    """:func:`precision` of weights of ``dtype`` (a ``torch.dtype`` or its name) on ``device_type``."""
+def precision_of(device_type: str, dtype, quant=None) -> str:
+    """:func:`precision` of weights of ``dtype`` (a ``torch.dtype`` or its name) on ``device_type``,
+    quantized as ``quant`` (a resolved :class:`~tailored_harness.adapt.quant.QuantSpec`) if given."""
+    if quant is not None:
+        return f"{device_type}:{quant.label()}"
     return "cuda:bfloat16-autocast" if device_type == "cuda" else f"{device_type}:{str(dtype).removeprefix('torch.')}"
 
 
-def expected_precision(device_type: str, dtype: str | None, config_dtype) -> str | None:
+def expected_precision(device_type: str, dtype: str | None, config_dtype, quant=None) -> str | None:
     """:func:`precision` of a model not loaded yet: ``dtype`` as given to ``from_pretrained`` (``auto``
-    takes the config's dtype, as transformers does), ``config_dtype`` the config's. ``None`` when
-    only the weights would tell (``auto`` and no dtype in the config): the caller loads them then."""
+    takes the config's dtype, as transformers does), ``config_dtype`` the config's, ``quant`` the
+    4-bit base it will be loaded as (a :class:`~tailored_harness.adapt.quant.QuantSpec`; inactive or
+    ``None``: full precision). ``None`` when only the weights would tell (``auto`` and no dtype in
+    the config): the caller loads them then."""
+    if quant is not None and quant.active:
+        return precision_of(device_type, None, quant.resolved(device_type))
     if device_type == "cuda":
         return precision_of(device_type, None)
     if dtype == "auto":

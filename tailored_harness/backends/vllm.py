@@ -81,6 +81,7 @@ class VLLMBackend(Backend):
         self.loaded: str | None = None  # folder of the live engine
         # transformers model for pruning and adapter training, dropped before vLLM starts
         self.workshop: HFBackend | None = None
+        self.quantization: dict[str, Any] = {}  # what the workshop says of QLoRA's base (HFBackend.quant_info)
         if spec.prune_spec() is not None:
             _refuse_unrunnable(self.pretrained, spec, pruned=True)  # before any pruning work
         if spec.prune_spec() is not None or spec.adapt_spec() is not None:
@@ -111,7 +112,8 @@ class VLLMBackend(Backend):
         self.pruning, self.prompt_choices = workshop.pruning, workshop.prompt_choices
         self.prompt_selections = workshop.prompt_selections
         self.anchors, self.unadapted = workshop.anchors, workshop.unadapted
-        self.strategy = strategy_class(self.strategy.name)(workshop.scored_folder, adapters)
+        self.strategy = strategy_class(self.strategy.name)(workshop.served_folder(), adapters)
+        self.quantization = workshop.quant_info()
         self.workshop = None
         _release_memory()
         self.strategy.prepare(self.spec.tokenizer or self.pretrained, self.spec.trust_remote_code)
@@ -174,7 +176,7 @@ class VLLMBackend(Backend):
         return {"backend": self.name, "vllm": vllm_version(), "pretrained": self.pretrained,
                 "engine": {**engine_defaults(self.spec, self.cpu), **self.strategy.engine_args()},
                 "adapter_strategy": self.strategy.name, "pruning": self.pruning, "adapters": adapters,
-                **({"unadapted": self.unadapted} if self.unadapted else {}), **self.prompt_info()}
+                **({"unadapted": self.unadapted} if self.unadapted else {}), **self.prompt_info(), **self.quantization}
 
 
 def _refuse_unrunnable(folder: str, spec: "ModelSpec", pruned: bool = False) -> None:
