@@ -152,6 +152,11 @@ def test_the_dequantized_folder_computes_what_the_four_bit_base_computes(family,
     assert record["quant"] == spec.to_dict() and record["layers"] == len(
         [m for m in four_bit.modules() if isinstance(m, bnb.nn.Linear4bit)])
     assert dequantized_base(folder, spec, model_identity(folder), folder, "float32") == (twin_dir, True)
+    from tailored_harness.core import cache
+
+    listed = [entry for entry in cache.entries() if entry.folder == twin_dir]
+    assert [entry.kind for entry in listed] == ["dequantized"] and scheme in listed[0].describe
+    assert not cache.verify(listed)  # sealed: every file matches its checksum
 
 
 def test_scoring_computes_as_training_does(family_dirs):
@@ -214,6 +219,17 @@ def test_lm_eval_trains_on_the_four_bit_pruned_base_reuses_it_and_scores_like_th
         assert max(abs(mine[k] - theirs[k]) for k in mine) <= 1e-4
     again = _evaluate("tailored", args, TASKS, task_manager)["config"]["tailored"]["adapters"]
     assert all(again[task]["reused"] and again[task]["folder"] == info["adapters"][task]["folder"] for task in TASKS)
+    # tailored adapt on the checkpoint names the same adapter (and says so), and refuses a stray option
+    from conftest import run_cli
+
+    made = run_cli(["tailored", "adapt", "--model", checkpoint, "--tasks", TASKS[0], "--shots", "8", "--epochs", "2",
+                    "--lora-lr", "1e-2", "--adapt-quant", "nf4", "--dtype", "float32", "--quiet"])
+    assert made.returncode == 0, made.stderr[-3000:]
+    assert made.stdout.split() == [TASKS[0], info["adapters"][TASKS[0]]["folder"]]
+    assert "reused cached adapter" in made.stderr
+    refused = run_cli(["tailored", "adapt", "--model", checkpoint, "--tasks", TASKS[0], "--adapt-quant-compute",
+                       "float32"])
+    assert refused.returncode == 2 and "--adapt-quant-compute configure QLoRA's 4-bit base" in refused.stderr
 
 
 @pytest.mark.slow
