@@ -19,8 +19,8 @@ pytestmark = pytest.mark.numeric  # rerun by .ci/run on torch's default kernels 
 
 bnb = pytest.importorskip("bitsandbytes", reason="QLoRA needs bitsandbytes (the test extra installs it)")
 
-#: a plain family, one with q/k/v biases, one with fused qkv_proj and gate_up_proj
-FAMILIES = ("llama", "qwen2", "phi3")
+#: every supported family: q/k/v biases (Qwen2), q/k norms (Qwen3, Gemma 3), fused qkv_proj and gate_up_proj (Phi-3)
+FAMILIES = tuple(tiny.FAMILY_CONFIGS)
 NF4 = QuantSpec(scheme="nf4", compute_dtype="float32")
 
 
@@ -123,8 +123,8 @@ def test_the_base_is_four_bit_while_the_adapter_trains(family, family_dirs):
     assert moved and any(bool(p.abs().sum() > 0) for p in moved)  # B starts at zero: gradients reached it
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("scheme,double", [("nf4", True), ("fp4", False)])
+@pytest.mark.parametrize("family,scheme,double", [*((family, "nf4", True) for family in FAMILIES),
+                                                  ("llama", "fp4", False), ("phi3", "fp4", False)])
 def test_the_dequantized_folder_computes_what_the_four_bit_base_computes(family, scheme, double, family_dirs,
                                                                         tmp_path):
     """What vLLM scores under QLoRA (the dequantized twin) gives the 4-bit base's logits bit for bit;
