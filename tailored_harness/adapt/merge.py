@@ -75,14 +75,15 @@ DEQUANTIZE_VERSION = 1  # bump when the dequantization changes what a folder hol
 
 
 def dequantized_base(base: str, quant, identity: dict, tokenizer: str, dtype: str = "auto",
-                     trust_remote_code: bool = False) -> tuple[Path, bool]:
+                     trust_remote_code: bool = False, revision: str | None = None) -> tuple[Path, bool]:
     """``base`` quantized as ``quant`` (a resolved :class:`tailored_harness.adapt.quant.QuantSpec`),
     then dequantized into an ordinary model folder; returns ``(folder, reused)``.
 
     What a QLoRA adapter was trained on, as a dense model: every 4-bit projection becomes a full-precision
     one holding exactly the weight the 4-bit layer computes with (:func:`~tailored_harness.adapt.quant.dequantize_linears`),
     so engines without 4-bit LoRA (vLLM on the CPU) score the adapter merged into it. ``identity``
-    names ``base`` (:func:`tailored_harness.adapt.pipeline.model_identity`). Cached under
+    names ``base`` (:func:`tailored_harness.adapt.pipeline.model_identity`; ``revision``: a hub
+    model's, read with it). Cached under
     ``$TAILORED_HARNESS_CACHE/dequantized/<key>``.
     """
     import hashlib
@@ -95,18 +96,18 @@ def dequantized_base(base: str, quant, identity: dict, tokenizer: str, dtype: st
     with building(folder, lambda: is_finished(folder, DEQUANTIZED_REPORT, key, ("config.json", "*.safetensors"),
                                               "dequantized model"), "dequantized model") as done:
         if not done:
-            _dequantize(base, quant, tokenizer, dtype, trust_remote_code, folder, {**recipe, "fingerprint": key,
-                                                                                    "base": str(base)})
+            record = {**recipe, "fingerprint": key, "base": str(base)}
+            _dequantize(base, quant, tokenizer, dtype, trust_remote_code, revision, folder, record)
     return folder, done
 
 
-def _dequantize(base, quant, tokenizer, dtype, trust_remote_code, folder: Path, record: dict) -> None:
+def _dequantize(base, quant, tokenizer, dtype, trust_remote_code, revision, folder: Path, record: dict) -> None:
     from transformers import AutoTokenizer
 
     from tailored_harness.adapt.quant import dequantize_linears, load_4bit
 
     logger.info("quantizing %s to %s and dequantizing it for scoring", base, quant.label())
-    model = load_4bit(base, quant, dtype, trust_remote_code)
+    model = load_4bit(base, quant, dtype, trust_remote_code, revision)
     record["layers"] = dequantize_linears(model)
     with atomic_dir(folder, seal=True) as tmp:
         model.save_pretrained(tmp)

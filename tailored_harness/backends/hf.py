@@ -240,9 +240,10 @@ class HFBackend(Backend):
         from tailored_harness.adapt import merge, pipeline
 
         identity = pipeline.model_identity(self.scored_folder, self.spec.revision)
+        revision = self.spec.revision if self.scored_folder == self.pretrained else None
         folder, reused = merge.dequantized_base(self.scored_folder, self.quant, identity,
                                                 self.spec.tokenizer or self.pretrained, self.spec.dtype,
-                                                self.spec.trust_remote_code)
+                                                self.spec.trust_remote_code, revision)
         logger.info("%s dequantized %s base: %s", "reusing" if reused else "wrote", self.quant.label(), folder)
         self.dequantized = str(folder)
         return self.dequantized
