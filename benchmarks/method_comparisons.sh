@@ -13,6 +13,9 @@
 #   tell    TELL (anchor + 2,000 tokens of the other task's data) against SFT at 10 and 25 shots, on
 #           Taylor 0.2 pruning (layers 4-27), adapter seeds 0-2
 #   best    prompt=best (the template chosen by cross-validation on the shots) against the default template
+#   qlora   QLoRA (adapt_quant=nf4: 50-shot task adapters trained on the 4-bit pruned checkpoint) against
+#           LoRA, at Taylor 0.2 and 0.5 pruning (layers 4-27), on the real suite's four accuracy tasks
+#           (boolq, piqa, winogrande, and hellaswag's first 2,000 as in the suite); needs the qlora extra
 #
 # Adapted against pruned only at 0.2 and 0.5 is the real suite's own claim (./run_suite.sh --suite
 # smollm2 tests it per adapter seed).
@@ -24,7 +27,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 group="${1:-}"
-case "$group" in pillow|tell|best|all) shift ;; *) echo "method_comparisons.sh: group '$group' is not one (valid: pillow, tell, best, all)" >&2; exit 2 ;; esac
+case "$group" in pillow|tell|best|qlora|all) shift ;; *) echo "method_comparisons.sh: group '$group' is not one (valid: pillow, tell, best, qlora, all)" >&2; exit 2 ;; esac
 
 tasks="boolq_tailored,piqa_tailored"
 prune="prune_ratio=0.2,prune_layers=4-27,importance=param_first"
@@ -62,8 +65,19 @@ best() {
   run_group best --config "default=prompt=default" --config "best=prompt=best" --paired "best=default" "$@"
 }
 
+qlora() {
+  local args=() ratio tag
+  for ratio in 0.2 0.5; do
+    tag="p${ratio#0.}0"  # p20, p50
+    args+=(--config "lora_$tag=prune_ratio=$ratio,prune_layers=4-27,importance=param_first"
+           --config "qlora_$tag=prune_ratio=$ratio,prune_layers=4-27,importance=param_first,adapt_quant=nf4"
+           --paired "qlora_$tag=lora_$tag")
+  done
+  run_group qlora "${args[@]}" --tasks boolq,piqa,winogrande,hellaswag --docs hellaswag=2000 "$@"
+}
+
 if [ "$group" = all ]; then
-  pillow "$@"; tell "$@"; best "$@"
+  pillow "$@"; tell "$@"; best "$@"; qlora "$@"
 else
   "$group" "$@"
 fi

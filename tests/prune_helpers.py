@@ -1,4 +1,5 @@
-"""Tiny random LLaMA models for the pruning tests: with and without grouped-query attention."""
+"""Tiny random models for the pruning tests: LLaMA with and without grouped-query attention, and one
+of every supported family."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
+
+from tailored_harness.suite.tiny import FAMILY_CONFIGS, family_config
 
 # name -> (heads, kv heads, tied input and output embeddings); hidden 64, head_dim 16, three layers, MLP 96.
 SHAPES = {"gqa": (4, 2, False), "mha": (4, 4, False), "gqa_tied": (4, 2, True)}
@@ -26,6 +29,26 @@ def tiny_llama(shape: str = "gqa", seed: int = 0, layers: int = 3, bias: bool = 
     with torch.no_grad():  # random init leaves biases at zero; make them matter
         for name, p in model.named_parameters():
             if name.endswith("bias"):
+                p.normal_(0, 0.1)
+    return model
+
+
+FAMILIES = tuple(FAMILY_CONFIGS)
+
+
+def tiny_family(family: str, seed: int = 0, layers: int = 3, tied: bool = False):
+    """A tiny random model of ``family`` (:data:`tailored_harness.suite.tiny.FAMILY_CONFIGS`), float32,
+    in eval mode; biases, where the family has them, drawn away from zero so that cutting them matters."""
+    import transformers
+
+    config = family_config(family, vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=layers,
+                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                           tie_word_embeddings=tied, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    torch.manual_seed(seed)
+    model = transformers.AutoModelForCausalLM.from_config(config).to(torch.float32).eval()
+    with torch.no_grad():
+        for param_name, p in model.named_parameters():
+            if param_name.endswith("bias"):
                 p.normal_(0, 0.1)
     return model
 

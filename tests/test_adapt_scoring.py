@@ -53,7 +53,7 @@ def _adapter_folder(model, tmp_path, name, b_scale=0.0):
     from tailored_harness.adapt.train import lora_config
 
     torch.manual_seed(0)
-    peft_model = get_peft_model(model, lora_config(AdaptSpec()))
+    peft_model = get_peft_model(model, lora_config(AdaptSpec(), model.config))
     if b_scale:
         with torch.no_grad():
             for param_name, param in peft_model.named_parameters():

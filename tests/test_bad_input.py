@@ -52,7 +52,19 @@ def _fixtures(tiny: Path, tmp_path: Path) -> dict[str, str]:
     tasks.mkdir()
     (tasks / "notrain.yaml").write_text(f"include: {REPO_ROOT / 'tasks' / 'synth_boolq.yaml'}\n"
                                         "task: synth_boolq_notrain\ntraining_split: null\n")
-    return {"tmp": str(tmp_path), "mismatched": str(mismatched), "tasks": str(tasks)}
+    return {"tmp": str(tmp_path), "mismatched": str(mismatched), "tasks": str(tasks), "gpt2": str(_gpt2(tiny, tmp_path))}
+
+
+def _gpt2(tiny: Path, tmp_path: Path) -> Path:
+    """A tiny random GPT-2 on the tiny model's tokenizer: an architecture outside the families."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny)
+    folder = tmp_path / "gpt2"
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer) + 8, n_embd=32, n_layer=2, n_head=2,
+                               n_positions=256)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 ROWS = {  # name: (model_args after pretrained=, tasks, needles the one error line must hold)
@@ -76,6 +88,9 @@ ROWS = {  # name: (model_args after pretrained=, tasks, needles the one error li
     "lora_r 0": ("{model},shots=4,lora_r=0", "synth_boolq", ["lora_r=0", "positive integer"]),
     "not a GGUF file": ("{tmp}/fake.gguf", "synth_boolq", ["fake.gguf", "not a GGUF file"]),
     "weights do not fit config": ("{mismatched}", "synth_boolq", ["mismatched", "do not fit its config.json"]),
+    "unknown architecture, pruned": ("{gpt2},prune_ratio=0.5", "synth_boolq",
+                                     ["'gpt2'", "llama, mistral, qwen2, qwen3, gemma3_text, phi3"]),
+    "unknown architecture, adapted": ("{gpt2},shots=4", "synth_boolq", ["'gpt2'", "supported"]),
     "vllm without vllm": ("{model},backend=vllm", "synth_boolq", ["backend=vllm", "vllm"]),
     "adapter_strategy on hf": ("{model},adapter_strategy=native", "synth_boolq", ["adapter_strategy", "backend=vllm"]),
     "read-only cache": ("{model},prune_ratio=0.5", "synth_boolq", ["cannot write", "TAILORED_HARNESS_CACHE"]),

@@ -47,4 +47,16 @@ def test_each_group_scores_whole_splits_on_vllm_and_tests_its_claims(tmp_path, g
 def test_an_unknown_group_is_refused_in_one_line(tmp_path):
     result, calls = _run(tmp_path, "prompts")
     assert result.returncode == 2 and calls == []
-    assert result.stderr.strip() == "method_comparisons.sh: group 'prompts' is not one (valid: pillow, tell, best, all)"
+    assert result.stderr.strip() == ("method_comparisons.sh: group 'prompts' is not one (valid: pillow, tell, best, "
+                                     "qlora, all)")
+
+
+def test_qlora_compares_four_bit_adapters_with_lora_at_both_ratios_on_the_suites_accuracy_tasks(tmp_path):
+    result, calls = _run(tmp_path, "qlora", "--out", str(tmp_path / "m.json"), "--runs", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stderr
+    scored = [line for line in calls if line.startswith("lm_eval")]
+    assert len(scored) == 4 and all("--tasks boolq,piqa,winogrande,hellaswag " in line for line in scored)
+    quantized = [line for line in scored if "adapt_quant=nf4" in line]
+    assert len(quantized) == 2 and {"prune_ratio=0.2" in line for line in quantized} == {True, False}
+    report = next(line for line in calls if line.startswith("tailored report"))
+    assert "--paired qlora_p20=lora_p20" in report and "--paired qlora_p50=lora_p50" in report

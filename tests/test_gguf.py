@@ -65,7 +65,7 @@ def test_a_file_that_is_not_gguf_is_refused_in_one_line(tmp_path):
 
 def test_an_architecture_the_plugin_cannot_prune_is_refused_before_loading(tmp_path):
     other = write_header_only(tmp_path / "mamba.gguf", "mamba")
-    with pytest.raises(TailoredError, match=r"holds a 'mamba' model; the plugin prunes and adapts llama"):
+    with pytest.raises(TailoredError, match=r"holds a 'mamba' model; the plugin prunes and adapts these GGUF architectures: llama, mistral"):
         gguf_import.convert(other)
 
 

@@ -175,7 +175,7 @@ def _expected():
 def test_checkpoint_written_before_the_move_scores_identically_with_the_plugin(remote_code):
     from transformers import AutoModelForCausalLM
 
-    from tailored_harness.models.modeling_tailored_llama import register
+    from tailored_harness.models.modeling_tailored import register
 
     register()
     folder = PRE_LAYOUT / "checkpoint"
@@ -186,7 +186,7 @@ def test_checkpoint_written_before_the_move_scores_identically_with_the_plugin(r
         assert (model(input_ids=ids).logits - logits).abs().max() <= OTHER_MACHINE_ATOL
     assert type(model).__name__ == "TailoredLlamaForCausalLM"  # with remote code allowed, transformers may take either copy
     if not remote_code:
-        assert type(model).__module__ == "tailored_harness.models.modeling_tailored_llama"
+        assert type(model).__module__ == "tailored_harness.models.modeling_tailored"
 
 
 def test_checkpoint_written_before_the_move_scores_identically_without_the_plugin(tmp_path):

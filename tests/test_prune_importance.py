@@ -8,7 +8,7 @@ import torch
 from numeric import assert_close_to_scale
 from prune_helpers import calibration, calibration_batch, tiny_llama
 from tailored_harness.prune.importance import CRITERIA, score_units
-from tailored_harness.prune.units import ATTENTION, MEMBERS, MLP, QUERY, ROWS, Geometry, reduce_to_units, submodule
+from tailored_harness.prune.units import ATTENTION, MLP, QUERY, ROWS, Geometry, reduce_to_units, submodule
 
 pytestmark = pytest.mark.numeric  # rerun by .ci/run on torch's default kernels (tests/numeric.py)
 
@@ -46,16 +46,17 @@ def brute_force_scores(model, name, ids, labels=None, reduction="sum"):
     scores = {}
     for i, layer in enumerate(model.model.layers):
         scores[i] = {}
-        for kind, members in MEMBERS.items():
+        for kind in (ATTENTION, QUERY, MLP):
             parts = []
-            for member in members:
+            for member in geometry.members(kind):
+                (part,) = member.parts  # LLaMA's projections are separate: one part each
                 param = f"model.layers.{i}.{member.module}.weight"
                 w = submodule(layer, member.module).weight.detach()
                 sal = criterion.salience(w, batch[param], squares.get(param))
                 per_index = sal.sum(1) if member.axis == ROWS else sal.sum(0)
                 if criterion.signed:  # LLM-Pruner's vectorize: |sum| per layer and channel, then the group sum
                     per_index = per_index.abs()
-                parts.append(reduce_to_units(per_index.double(), geometry.width(member.width)))
+                parts.append(reduce_to_units(per_index.double(), geometry.width(part.width)))
             scores[i][kind] = sum(parts) if reduction == "sum" else torch.stack(parts).amax(0)
     return scores
 

@@ -12,8 +12,8 @@ SUITE = ["bash", str(REPO_ROOT / "run_suite.sh")]
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--suite", "llama"], "--suite 'llama' is not a suite (valid: synthetic, smollm2)"),
-    (["--quick"], "--quick is a reduced smollm2 run; add --suite smollm2"),
+    (["--suite", "llama"], "--suite 'llama' is not a suite (valid: synthetic, smollm2, gemma3)"),
+    (["--quick"], "--quick is a reduced real-suite run; add --suite smollm2 or gemma3"),
     (["--suite", "smollm2", "--data-dir", "/no/such/folder"], "--data-dir '/no/such/folder' is not a folder"),
     (["--frobnicate"], "unknown argument '--frobnicate' (valid: --suite --quick --data-dir"),
     (["--backend", "tpu"], "--backend 'tpu' is not a backend (valid: hf, vllm)"),
@@ -106,3 +106,29 @@ def test_resume_reuses_the_configurations_whose_digest_has_the_same_arguments(tm
     assert scored("--resume", "--limit", "50", "--paired", "p50_param_first=p20_param_first") == []
     assert "--paired p50_param_first=p20_param_first" in calls.read_text()
     assert len(scored()) == 5  # without --resume every configuration is scored
+
+
+def test_gemma3_suite_prunes_query_heads_of_layers_4_15_of_the_gemma_real_model(tmp_path):
+    """The same real suite on Gemma 3 270M: its model from ``tailored real-model gemma3-270m``, every
+    pruned row on layers 4-15 with query-head units (one KV head per layer cannot go), its own outputs."""
+    import os
+    import subprocess
+
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
+    bin_dir.mkdir()
+    for name in ("lm_eval", "tailored"):
+        (bin_dir / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\n[ "$1" != digest ] || echo {{}} > "$4"\n'
+                                    f'echo {tmp_path}/model\n')
+        (bin_dir / name).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run([*SUITE, "--suite", "gemma3", "--quick", "--no-check", "--out", str(tmp_path / "g.json"),
+                             "--runs", str(tmp_path / "runs")], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = calls.read_text().splitlines()
+    assert "tailored real-model gemma3-270m" in lines
+    runs = [line for line in lines if line.startswith("lm_eval")]
+    pruned = [line for line in runs if "prune_ratio=" in line]
+    assert len(runs) == 5 and len(pruned) == 4
+    assert all("prune_layers=4-15,attention_unit=query_head," in line for line in pruned)
+    assert all("--tasks boolq,piqa " in line and "--limit 100 " in line for line in runs)

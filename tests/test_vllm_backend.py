@@ -111,6 +111,10 @@ IDS += ["tied-gguf-dense", "tied-gguf-per-layer-adapted", "tied-gguf-per-layer-n
 QUERY_HEADS = ",prune_ratio=0.5,prune_layers=1-1,attention_unit=query_head"
 PARAMS += [("vllm_model_dir", QUERY_HEADS), ("vllm_model_dir", QUERY_HEADS + ADAPTED)]
 IDS += ["query-heads-per-layer", "query-heads-per-layer-adapted"]
+# QLoRA: adapters trained on the 4-bit checkpoint; vLLM scores its dequantized twin (merged or native)
+QUANT = ",adapt_quant=nf4"
+PARAMS += [("vllm_model_dir", CASES["per-layer"] + ADAPTED + QUANT + strategy) for strategy in ("", NATIVE)]
+IDS += ["per-layer-qlora", "per-layer-qlora-native"]
 
 
 @needs_vllm
@@ -153,15 +157,21 @@ def test_vllm_scores_like_hf_per_request(request, task_manager, monkeypatch, sou
         return
     # each task ran with its own adapter, which really moved its scores
     assert set(info["adapters"]) == set(TASKS)
-    plain = _evaluate(vllm_model_dir, task_manager, "hf", extra.replace(ADAPTED, "").replace(NATIVE, ""))
+    plain = _evaluate(vllm_model_dir, task_manager, "hf",
+                      extra.replace(QUANT, "").replace(ADAPTED, "").replace(NATIVE, ""))
     for task in ("synth_boolq", "synth_piqa"):
         ours, before = _requests(vllm, task), _requests(plain, task)
         assert max(abs(float(ours[k][0]) - float(before[k][0])) for k in ours) > 1e-2, task
     merged = {task: adapter.get("merged") for task, adapter in info["adapters"].items()}
+    base = info["pruning"]["checkpoint"] if info["pruning"] else info["pretrained"]
+    if QUANT in extra:  # the adapters trained on the 4-bit checkpoint; vLLM served its dequantized twin
+        assert info["adapt_quant"]["scored_on"] == "dequantized"
+        assert all(adapter["quantization"]["scheme"] == "nf4" for adapter in info["adapters"].values())
+        base = info["adapt_quant"]["dequantized"]
     if NATIVE in extra:  # one engine on the unadapted weights served every task
         assert info["adapter_strategy"] == "native" and info["engine"]["enable_lora"] is True
         assert info["engine"]["lora_target_modules"] == sorted(PROJECTIONS)
-        assert loaded == [info["pruning"]["checkpoint"] if info["pruning"] else info["pretrained"]]
+        assert loaded == [base]
         assert set(merged.values()) == {None}
     else:  # one engine per task, each on its merged folder
         assert info["adapter_strategy"] == "merged" and "enable_lora" not in info["engine"]

@@ -55,9 +55,9 @@ def _merge(base, adapter: Path, tokenizer, folder: Path, key: str, task: str | N
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tailored_harness.models import modeling_tailored_llama
+    from tailored_harness.models import modeling_tailored
 
-    modeling_tailored_llama.register()  # per-layer-width checkpoints load without remote code
+    modeling_tailored.register()  # per-layer-width checkpoints load without remote code
     logger.info("merging adapter %s into %s", adapter, base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype="auto", trust_remote_code=trust_remote_code)
     with torch.no_grad():
@@ -68,3 +68,48 @@ def _merge(base, adapter: Path, tokenizer, folder: Path, key: str, task: str | N
         (tmp / REPORT_FILE).write_text(json.dumps(
             {"fingerprint": key, "base": str(base), "adapter": str(adapter), "task": task,
              "merge_version": MERGE_VERSION}, indent=1, sort_keys=True))
+
+
+DEQUANTIZED_REPORT = "dequantized.json"
+DEQUANTIZE_VERSION = 1  # bump when the dequantization changes what a folder holds
+
+
+def dequantized_base(base: str, quant, identity: dict, tokenizer: str, dtype: str = "auto",
+                     trust_remote_code: bool = False, revision: str | None = None) -> tuple[Path, bool]:
+    """``base`` quantized as ``quant`` (a resolved :class:`tailored_harness.adapt.quant.QuantSpec`),
+    then dequantized into an ordinary model folder; returns ``(folder, reused)``.
+
+    What a QLoRA adapter was trained on, as a dense model: every 4-bit projection becomes a full-precision
+    one holding exactly the weight the 4-bit layer computes with (:func:`~tailored_harness.adapt.quant.dequantize_linears`),
+    so engines without 4-bit LoRA (vLLM on the CPU) score the adapter merged into it. ``identity``
+    names ``base`` (:func:`tailored_harness.adapt.pipeline.model_identity`; ``revision``: a hub
+    model's, read with it). Cached under
+    ``$TAILORED_HARNESS_CACHE/dequantized/<key>``.
+    """
+    import hashlib
+    import importlib.metadata
+
+    recipe = {"model": identity, "quant": quant.to_dict(), "dtype": dtype, "version": DEQUANTIZE_VERSION,
+              "bitsandbytes": importlib.metadata.version("bitsandbytes")}
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    folder = cache_dir() / "dequantized" / key
+    with building(folder, lambda: is_finished(folder, DEQUANTIZED_REPORT, key, ("config.json", "*.safetensors"),
+                                              "dequantized model"), "dequantized model") as done:
+        if not done:
+            record = {**recipe, "fingerprint": key, "base": str(base)}
+            _dequantize(base, quant, tokenizer, dtype, trust_remote_code, revision, folder, record)
+    return folder, done
+
+
+def _dequantize(base, quant, tokenizer, dtype, trust_remote_code, revision, folder: Path, record: dict) -> None:
+    from transformers import AutoTokenizer
+
+    from tailored_harness.adapt.quant import dequantize_linears, load_4bit
+
+    logger.info("quantizing %s to %s and dequantizing it for scoring", base, quant.label())
+    model = load_4bit(base, quant, dtype, trust_remote_code, revision)
+    record["layers"] = dequantize_linears(model)
+    with atomic_dir(folder, seal=True) as tmp:
+        model.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(tokenizer, trust_remote_code=trust_remote_code).save_pretrained(tmp)
+        (tmp / DEQUANTIZED_REPORT).write_text(json.dumps(record, indent=1, sort_keys=True))

@@ -114,11 +114,19 @@ def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identit
         peft_model, report = _train(model, tokenizer, training, spec, method.name if method.shared else name,
                                     progress)
         report.update({"fingerprint": key, "precision": planned.precision, "model": model_identity,
-                       "task_config_sha256": planned.config_hash})
+                       "task_config_sha256": planned.config_hash, **_quantization(model)})
         store.save(peft_model, folder, report)
     logger.info("trained adapter for %s in %.1f s (loss %.4f -> %.4f): %s", name, report["seconds"],
                 report["losses"][0], report["losses"][-1], folder)
     return peft_model.unload(), Adapter(name, folder, False, report)
+
+
+def _quantization(model) -> dict[str, Any]:
+    """``{"quantization": ...}`` of a 4-bit base (QLoRA: what the adapter trained on), else nothing."""
+    from tailored_harness.adapt.quant import model_quantization
+
+    quant = model_quantization(model)
+    return {} if quant is None else {"quantization": quant.to_dict()}
 
 
 def _train(model, tokenizer, training, spec: AdaptSpec, name: str, progress: bool) -> tuple[Any, dict[str, Any]]:

@@ -65,28 +65,41 @@ def learning_rate(step: int, total: int, spec: AdaptSpec) -> float:
     return spec.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def lora_config(spec: AdaptSpec):
+def lora_config(spec: AdaptSpec, config):
+    """PEFT's LoRA config for ``spec`` on a model of ``config``'s family (its modules for the spec's targets)."""
     from peft import LoraConfig
 
-    return LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=list(spec.targets),
-                      bias="none", task_type="CAUSAL_LM")
+    from tailored_harness.models.families import lora_modules
+
+    return LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
+                      target_modules=lora_modules(config, spec.targets), bias="none", task_type="CAUSAL_LM")
 
 
 def precision(model) -> str:
-    """How training computes on ``model``: bfloat16 autocast on CUDA, the weights' dtype elsewhere."""
+    """How training computes on ``model``: bfloat16 autocast on CUDA, the weights' dtype elsewhere; on a
+    4-bit base (QLoRA), its format and compute dtype (``cpu:nf4+dq/float32``), read from the model."""
+    from tailored_harness.adapt.quant import model_quantization
+
     param = next(model.parameters())
-    return precision_of(param.device.type, param.dtype)
+    return precision_of(param.device.type, param.dtype, model_quantization(model))
 
 
-def precision_of(device_type: str, dtype) -> str:
-    """:func:`precision` of weights of ``dtype`` (a ``torch.dtype`` or its name) on ``device_type``."""
+def precision_of(device_type: str, dtype, quant=None) -> str:
+    """:func:`precision` of weights of ``dtype`` (a ``torch.dtype`` or its name) on ``device_type``,
+    quantized as ``quant`` (a resolved :class:`~tailored_harness.adapt.quant.QuantSpec`) if given."""
+    if quant is not None:
+        return f"{device_type}:{quant.label()}"
     return "cuda:bfloat16-autocast" if device_type == "cuda" else f"{device_type}:{str(dtype).removeprefix('torch.')}"
 
 
-def expected_precision(device_type: str, dtype: str | None, config_dtype) -> str | None:
+def expected_precision(device_type: str, dtype: str | None, config_dtype, quant=None) -> str | None:
     """:func:`precision` of a model not loaded yet: ``dtype`` as given to ``from_pretrained`` (``auto``
-    takes the config's dtype, as transformers does), ``config_dtype`` the config's. ``None`` when
-    only the weights would tell (``auto`` and no dtype in the config): the caller loads them then."""
+    takes the config's dtype, as transformers does), ``config_dtype`` the config's, ``quant`` the
+    4-bit base it will be loaded as (a :class:`~tailored_harness.adapt.quant.QuantSpec`; inactive or
+    ``None``: full precision). ``None`` when only the weights would tell (``auto`` and no dtype in
+    the config): the caller loads them then."""
+    if quant is not None and quant.active:
+        return precision_of(device_type, None, quant.resolved(device_type))
     if device_type == "cuda":
         return precision_of(device_type, None)
     if dtype == "auto":
@@ -120,7 +133,7 @@ def train_adapter(model, tokenizer, pairs: list[tuple[str, str]], spec: AdaptSpe
     from tqdm.auto import tqdm
 
     torch.manual_seed(spec.seed)  # LoRA A initialisation and dropout masks
-    peft_model = get_peft_model(model, lora_config(spec))
+    peft_model = get_peft_model(model, lora_config(spec, model.config))
     encoded = [encode_pair(tokenizer, context, continuation, spec.max_len) for context, continuation in pairs]
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)

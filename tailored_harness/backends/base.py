@@ -83,7 +83,8 @@ def adapter_info(adapter) -> dict[str, Any]:
     report = adapter.report
     return {"folder": str(adapter.folder), "fingerprint": report["fingerprint"], "reused": adapter.reused,
             "split": report["split"], "shots": len(report["documents"]), "method": report.get("method", "sft"),
-            "scope": report.get("scope", "task"), "cost": report.get("cost"), **({"anchor": report["anchor"]} if report.get("anchor") else {})}
+            "scope": report.get("scope", "task"), "cost": report.get("cost"),
+            **{key: report[key] for key in ("anchor", "quantization") if report.get(key)}}
 
 
 class Backend:

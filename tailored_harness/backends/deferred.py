@@ -37,8 +37,11 @@ class NoWeights(torch.nn.Module):
 class DeferredHFLM(HFLM):
     """``HFLM(**kwargs)`` without its weights until :meth:`materialize` (see the module docstring)."""
 
-    def __init__(self, *, defer: bool = True, **kwargs: Any) -> None:
+    def __init__(self, *, defer: bool = True, quantization=None, **kwargs: Any) -> None:
+        """``quantization``: a ``BitsAndBytesConfig`` the weights are loaded with (QLoRA's 4-bit base),
+        its layers kept on the compute dtype's path (:func:`tailored_harness.adapt.quant.exact_cpu_kernels`)."""
         self._deferred: dict[str, Any] | None = None
+        self._quantization = quantization
         super().__init__(**kwargs)
         if not defer:
             self.materialize()
@@ -58,7 +61,13 @@ class DeferredHFLM(HFLM):
             return self.model
         kwargs, self._deferred = self._deferred, None
         logger.debug("loading the weights of %s", kwargs.get("pretrained"))
+        if self._quantization is not None:
+            kwargs = {**kwargs, "quantization_config": self._quantization}
         super()._create_model(**kwargs)
+        if self._quantization is not None:
+            from tailored_harness.adapt.quant import exact_cpu_kernels
+
+            exact_cpu_kernels(self.model)
         self.model.eval()
         self.model.tie_weights()
         placed_by_others = (kwargs.get("parallelize") or kwargs.get("tp_plan") is not None or kwargs.get("autogptq")

@@ -38,16 +38,22 @@ class HFBackend(Backend):
         self.adapters: dict[str, Any] = {}  # task -> tailored_harness.adapt.pipeline.Adapter
         self.adapter_names: dict[str, str] = {}  # task -> PEFT adapter name
         self.peft_model = None
+        #: QLoRA's 4-bit base (a resolved :class:`~tailored_harness.adapt.quant.QuantSpec`), or ``None``
+        self.quant = _quant(spec, self.device)
+        #: under QLoRA on vLLM: the dequantized base folder the adapters are merged into (:meth:`served_folder`)
+        self.dequantized: str | None = None
         #: the folder or hub id loaded: ``pretrained``, or the folder a GGUF file was converted into
         self.pretrained = resolve_pretrained(spec)
         tokenizer = check_model_source(spec.tokenizer, "tokenizer") if spec.tokenizer else None
         # with pruning on, the dense weights are wanted only if the pruned checkpoint is not cached
         defer = not scoring or spec.prune_spec() is not None
-        self.lm = self._load(self.pretrained, tokenizer, defer=defer)
+        # the dense weights are pruned in full precision; what is scored (and adapted) is quantized
+        self.lm = self._load(self.pretrained, tokenizer, defer=defer, quantized=spec.prune_spec() is None)
 
-    def _load(self, pretrained: str, tokenizer: str | None, revision: str | None = None, defer: bool = False) -> "LM":
+    def _load(self, pretrained: str, tokenizer: str | None, revision: str | None = None, defer: bool = False,
+              quantized: bool = False) -> "LM":
         """lm-eval's ``HFLM`` on ``pretrained`` (a :class:`~.deferred.DeferredHFLM`: with ``defer``, its
-        weights are read by :meth:`weights`, when first needed)."""
+        weights are read by :meth:`weights`, when first needed); ``quantized``: in 4 bits under QLoRA."""
         from tailored_harness.backends.deferred import DeferredHFLM
 
         spec = self.spec
@@ -63,6 +69,7 @@ class HFBackend(Backend):
                 max_batch_size=spec.max_batch_size,
                 max_length=spec.max_length,
                 trust_remote_code=spec.trust_remote_code,
+                quantization=self.quant.bnb_config() if quantized and self.quant else None,
             )
 
     @staticmethod
@@ -93,7 +100,8 @@ class HFBackend(Backend):
 
         if self.lm.materialized:
             return train.precision(self.lm.model)
-        return train.expected_precision(self.lm.device.type, self.spec.dtype, getattr(self.lm.config, "dtype", None))
+        return train.expected_precision(self.lm.device.type, self.spec.dtype, getattr(self.lm.config, "dtype", None),
+                                        self.quant)
 
     def prepare(self, tasks: dict[str, Any] | None) -> None:
         """Prune, then adapt (each from the cache when it can), then select each document's prompts
@@ -109,7 +117,7 @@ class HFBackend(Backend):
         if self.prune_only(tasks):
             tokenizer = self.spec.tokenizer or self.pretrained
             self.lm = self._load(self.pruning["checkpoint"], check_model_source(tokenizer, "tokenizer"),
-                                 revision=self.spec.revision, defer=not self.scoring)
+                                 revision=self.spec.revision, defer=not self.scoring, quantized=True)
 
     def prune_only(self, tasks: dict[str, Any] | None) -> bool:
         """Prune (or find in the cache, without reading the dense weights) and drop the model in memory;
@@ -223,6 +231,31 @@ class HFBackend(Backend):
         """The folder (or hub id) whose weights are scored: the pruned checkpoint, or ``pretrained``."""
         return self.pruning["checkpoint"] if self.pruning else self.pretrained
 
+    def served_folder(self) -> str:
+        """The folder an engine without 4-bit LoRA scores: :attr:`scored_folder`, or under QLoRA its
+        dequantized twin (:func:`tailored_harness.adapt.merge.dequantized_base`), which computes what
+        the 4-bit base the adapters trained on computes."""
+        if self.quant is None:
+            return self.scored_folder
+        from tailored_harness.adapt import merge, pipeline
+
+        identity = pipeline.model_identity(self.scored_folder, self.spec.revision)
+        revision = self.spec.revision if self.scored_folder == self.pretrained else None
+        folder, reused = merge.dequantized_base(self.scored_folder, self.quant, identity,
+                                                self.spec.tokenizer or self.pretrained, self.spec.dtype,
+                                                self.spec.trust_remote_code, revision)
+        logger.info("%s dequantized %s base: %s", "reusing" if reused else "wrote", self.quant.label(), folder)
+        self.dequantized = str(folder)
+        return self.dequantized
+
+    def quant_info(self) -> dict[str, Any]:
+        """``{"adapt_quant": ...}``: the 4-bit base adapters trained on and what was scored; nothing without QLoRA."""
+        if self.quant is None:
+            return {}
+        if self.dequantized:  # an engine without 4-bit LoRA scored the dequantized twin
+            return {"adapt_quant": {**self.quant.to_dict(), "scored_on": "dequantized", "dequantized": self.dequantized}}
+        return {"adapt_quant": {**self.quant.to_dict(), "scored_on": "4-bit"}}
+
     def route(self, task_name: str | None) -> str:
         return self.adapter_names.get(task_name, self.BASE_ROUTE)
 
@@ -246,4 +279,17 @@ class HFBackend(Backend):
     def info(self) -> dict[str, Any]:
         adapters = {task: adapter_info(a) for task, a in self.adapters.items()}
         return {"backend": self.name, "device": self.device, "pretrained": self.pretrained, "pruning": self.pruning,
-                "adapters": adapters, **({"unadapted": self.unadapted} if self.unadapted else {}), **self.prompt_info()}
+                "adapters": adapters, **({"unadapted": self.unadapted} if self.unadapted else {}), **self.prompt_info(),
+                **self.quant_info()}
+
+
+def _quant(spec: "ModelSpec", device: str):
+    """The resolved 4-bit spec under ``adapt_quant`` with adapters to train, else ``None``; refuses in
+    one line, before any weights load, when bitsandbytes cannot run it."""
+    quant = spec.quant_spec()
+    if not quant.active or spec.adapt_spec() is None:
+        return None
+    from tailored_harness.adapt.quant import require_bitsandbytes
+
+    require_bitsandbytes(quant.scheme)
+    return quant.resolved("cuda" if str(device).startswith("cuda") else "cpu")

@@ -81,6 +81,9 @@ class VLLMBackend(Backend):
         self.loaded: str | None = None  # folder of the live engine
         # transformers model for pruning and adapter training, dropped before vLLM starts
         self.workshop: HFBackend | None = None
+        self.quantization: dict[str, Any] = {}  # what the workshop says of QLoRA's base (HFBackend.quant_info)
+        if spec.prune_spec() is not None:
+            _refuse_unrunnable(self.pretrained, spec, pruned=True)  # before any pruning work
         if spec.prune_spec() is not None or spec.adapt_spec() is not None:
             self.workshop = HFBackend(spec, scoring=False)  # reads weights only to prune or train
         else:
@@ -109,7 +112,8 @@ class VLLMBackend(Backend):
         self.pruning, self.prompt_choices = workshop.pruning, workshop.prompt_choices
         self.prompt_selections = workshop.prompt_selections
         self.anchors, self.unadapted = workshop.anchors, workshop.unadapted
-        self.strategy = strategy_class(self.strategy.name)(workshop.scored_folder, adapters)
+        self.strategy = strategy_class(self.strategy.name)(workshop.served_folder(), adapters)
+        self.quantization = workshop.quant_info()
         self.workshop = None
         _release_memory()
         self.strategy.prepare(self.spec.tokenizer or self.pretrained, self.spec.trust_remote_code)
@@ -153,6 +157,7 @@ class VLLMBackend(Backend):
                       trust_remote_code=spec.trust_remote_code, tokenizer=tokenizer, batch_size=spec.batch_size,
                       max_batch_size=spec.max_batch_size, max_length=spec.max_length,
                       **engine_defaults(spec, self.cpu), **self.strategy.engine_args())
+        _refuse_unrunnable(folder, spec)
         logger.info("loading %s on vLLM %s (%s)", folder, vllm_version(), "CPU" if self.cpu else "GPU")
         try:
             return self.vllm_class(**kwargs)
@@ -171,7 +176,24 @@ class VLLMBackend(Backend):
         return {"backend": self.name, "vllm": vllm_version(), "pretrained": self.pretrained,
                 "engine": {**engine_defaults(self.spec, self.cpu), **self.strategy.engine_args()},
                 "adapter_strategy": self.strategy.name, "pruning": self.pruning, "adapters": adapters,
-                **({"unadapted": self.unadapted} if self.unadapted else {}), **self.prompt_info()}
+                **({"unadapted": self.unadapted} if self.unadapted else {}), **self.prompt_info(), **self.quantization}
+
+
+def _refuse_unrunnable(folder: str, spec: "ModelSpec", pruned: bool = False) -> None:
+    """One line, before anything heavy, where vLLM cannot run this model's family as it will be scored
+    (:func:`tailored_harness.models.vllm_model.refusal`)."""
+    from transformers import AutoConfig
+
+    from tailored_harness.models.vllm_model import refusal
+
+    try:
+        config = AutoConfig.from_pretrained(folder, revision=spec.revision if folder == spec.pretrained else None,
+                                            trust_remote_code=spec.trust_remote_code)
+    except (OSError, ValueError):
+        return  # lm-eval's own loading reports what is wrong with the folder
+    reason = refusal(config, pruned)
+    if reason is not None:
+        raise TailoredError(reason)
 
 
 def _shutdown(lm: "LM") -> None:

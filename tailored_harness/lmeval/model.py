@@ -18,7 +18,7 @@ from tailored_harness import __version__
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.lmeval.ranks import launched_world_size
 from tailored_harness.lmeval.startup import MODEL_NAME
-from tailored_harness.models.modeling_tailored_llama import register as register_tailored_llama
+from tailored_harness.models.modeling_tailored import register as register_tailored_models
 from tailored_harness.spec.model import ModelSpec
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-register_tailored_llama()  # `--model tailored` and `--model hf` load per-layer-width checkpoints without remote code
+register_tailored_models()  # `--model tailored` and `--model hf` load per-layer-width checkpoints without remote code
 
 METADATA_KEY = MODEL_NAME  # what the plugin adds to the results config sits under the model's own name
 

@@ -1,16 +1,18 @@
 """GGUF files as model input: converted once into an ordinary Hugging Face folder in the cache.
 
-llama.cpp's GGUF format is how many LLaMA-family models are shipped (the offline SmolLM2 among
-them), but pruning, adapters and both scoring backends work on Hugging Face folders. So a GGUF
-file is read once by transformers (``from_pretrained(folder, gguf_file=name)``, which needs the
-``gguf`` package and dequantizes every tensor), cast to the requested dtype, and saved with its
-tokenizer as a plain ``llama`` folder under ``$TAILORED_HARNESS_CACHE/gguf/<fingerprint>/``. The
+llama.cpp's GGUF format is how many models are shipped (the offline SmolLM2 and Gemma 3 among them),
+but pruning, adapters and both scoring backends work on Hugging Face folders. So a GGUF file is read
+once by transformers (``from_pretrained(folder, gguf_file=name)``, which needs the ``gguf`` package
+and dequantizes every tensor), cast to the requested dtype, and saved with its tokenizer as an
+ordinary folder of its family (``llama``, ``gemma3_text``, ...) under
+``$TAILORED_HARNESS_CACHE/gguf/<fingerprint>/``. The
 fingerprint hashes the file's content (sha256), the dtype, this converter's version and the
 transformers and gguf versions, so the same file converts once and a changed file converts again.
 Folders are written atomically; ``gguf.json`` beside the weights records where they came from.
 
-Only architectures that the pruning tables describe are accepted (:data:`SUPPORTED_ARCHITECTURES`);
-anything else, and any file that is not GGUF, is refused with one line before anything is loaded.
+Only architectures of a supported family are accepted (:data:`SUPPORTED_ARCHITECTURES`, GGUF's
+names for them); anything else, and any file that is not GGUF, is refused with one line before
+anything is loaded.
 """
 
 from __future__ import annotations
@@ -24,13 +26,16 @@ from typing import Any
 from tailored_harness.core.cache import building
 from tailored_harness.core.errors import TailoredError, first_line
 from tailored_harness.core.paths import atomic_dir, cache_dir, file_sha256, is_finished, read_json
+from tailored_harness.models.families import SUPPORTED, family_name
 
 logger = logging.getLogger(__name__)
 
 MAGIC = b"GGUF"
 SUFFIX = ".gguf"
-#: GGUF ``general.architecture`` values whose weights :mod:`tailored_harness.prune.units` describes.
-SUPPORTED_ARCHITECTURES = ("llama",)
+#: GGUF ``general.architecture`` -> the family (:mod:`tailored_harness.models.families`) transformers
+#: loads it as; Mistral's GGUF files mostly say ``llama``, which loads as LLaMA, the same weights.
+SUPPORTED_ARCHITECTURES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3",
+                           "gemma3": "gemma3_text", "phi3": "phi3"}
 REPORT_FILE = "gguf.json"
 CONVERT_VERSION = 1  # bump when the conversion changes what a folder holds
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -99,8 +104,8 @@ def check(path: Path) -> str:
                             f"give a .gguf file or a Hugging Face model folder")
     arch = architecture(path)
     if arch not in SUPPORTED_ARCHITECTURES:
-        raise TailoredError(f"{str(path)!r} holds a {arch!r} model; the plugin prunes and adapts "
-                            f"{', '.join(SUPPORTED_ARCHITECTURES)} (LLaMA-family) models only")
+        raise TailoredError(f"{str(path)!r} holds a {arch!r} model; the plugin prunes and adapts these GGUF "
+                            f"architectures: {', '.join(SUPPORTED_ARCHITECTURES)}")
     return arch
 
 
@@ -176,9 +181,9 @@ def _load(path: Path, dtype: str):
     except (OSError, ValueError, KeyError) as err:
         message = first_line(err)
         raise TailoredError(f"transformers could not read {str(path)!r}: {message}") from err
-    if model.config.model_type not in SUPPORTED_ARCHITECTURES:
+    if family_name(model.config.model_type) is None:
         raise TailoredError(f"{str(path)!r} loads as a {model.config.model_type!r} model; the plugin prunes and adapts "
-                            f"{', '.join(SUPPORTED_ARCHITECTURES)} models only")
+                            f"these families: {', '.join(SUPPORTED)}")
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config

@@ -1,8 +1,8 @@
 """Pruned checkpoints: ordinary Hugging Face folders, cached by the fingerprint of (base model, spec).
 
-A folder holds the weights and config (plain ``llama`` or ``tailored_llama``; the latter with a copy
-of ``modeling_tailored_llama.py`` and an ``auto_map``, so ``trust_remote_code=True`` loads it where
-this plugin is not installed), the tokenizer, and ``pruning.json``: the spec, the fingerprint, the
+A folder holds the weights and config (the family's stock type, such as ``llama``, or its
+``tailored_<family>`` type; the latter with a copy of ``modeling_tailored.py`` and an ``auto_map``, so
+``trust_remote_code=True`` loads it where this plugin is not installed), the tokenizer, and ``pruning.json``: the spec, the fingerprint, the
 base model's identity, parameter counts before and after (total and per layer) and the kept unit
 indices of every pruned layer. Folders are written under a temporary name and renamed, so an
 interrupted run leaves nothing that a later run takes as finished.
@@ -24,11 +24,7 @@ logger = logging.getLogger(__name__)
 
 REPORT_FILE = "pruning.json"
 PRUNE_VERSION = 2  # bump when the pruning code changes what a spec produces (2: vectorize as LLM-Pruner's)
-MODELING_FILE = "modeling_tailored_llama.py"
-AUTO_MAP = {
-    "AutoConfig": "modeling_tailored_llama.TailoredLlamaConfig",
-    "AutoModelForCausalLM": "modeling_tailored_llama.TailoredLlamaForCausalLM",
-}
+MODELING_FILE = "modeling_tailored.py"
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
@@ -69,13 +65,14 @@ def is_complete(folder: str | Path, key: str) -> bool:
 
 def save(model, tokenizer, folder: str | Path, report: dict[str, Any]) -> Path:
     """Write ``model`` (and ``tokenizer``, if any) with ``report`` atomically to ``folder``."""
-    from tailored_harness.models import modeling_tailored_llama
+    from tailored_harness.models import modeling_tailored
 
     folder = Path(folder)
     with atomic_dir(folder, seal=True) as tmp:
-        if model.config.model_type == modeling_tailored_llama.MODEL_TYPE:
-            model.config.auto_map = dict(AUTO_MAP)
-            shutil.copyfile(modeling_tailored_llama.__file__, tmp / MODELING_FILE)
+        family = modeling_tailored.MODEL_TYPES.get(model.config.model_type)
+        if family is not None:  # per-layer widths: ship the model code, so no plugin is needed to load it
+            model.config.auto_map = modeling_tailored.auto_map(family)
+            shutil.copyfile(modeling_tailored.__file__, tmp / MODELING_FILE)
         model.save_pretrained(tmp)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)

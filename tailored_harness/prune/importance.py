@@ -41,8 +41,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from tailored_harness.prune.units import (ATTENTION, COLS, MEMBERS, MLP, ROWS, Geometry, arrange, layer_units,
-                                          reduce_to_units, submodule)
+from tailored_harness.prune.units import (ATTENTION, COLS, MLP, ROWS, Geometry, arrange, layer_units, member_unit_scores,
+                                          submodule)
 from tailored_harness.taskio.task_format import IGNORE
 
 if TYPE_CHECKING:
@@ -153,8 +153,8 @@ def _zero_scores(model, layers: list[int], kinds: tuple[str, ...]) -> Scores:
                 if kind in kinds} for i in layers}
 
 
-def _members(kinds: tuple[str, ...]):
-    return [(kind, member) for kind in kinds for member in MEMBERS[kind]]
+def _members(geometry: Geometry, kinds: tuple[str, ...]):
+    return [(kind, member) for kind in kinds for member in geometry.members(kind)]
 
 
 def _rows_per_block(samples: int, columns: int) -> int:
@@ -200,11 +200,15 @@ def _member_lists(layers: list[int], kinds: tuple[str, ...]) -> dict:
     return {i: {kind: [] for kind in kinds} for i in layers}
 
 
-def _add_member(scores: dict, kind: str, member, geometry: Geometry, per_row, per_col, signed: bool = False) -> None:
+def _add_member(scores: dict, kind: str, member, layer, geometry: Geometry, per_row, per_col,
+                signed: bool = False) -> None:
     """Append one member's unit scores, its per-row or per-column salience summed over each unit's
-    rows or columns (magnitudes first for a signed criterion: LLM-Pruner's ``vectorize``)."""
+    rows or columns (magnitudes first for a signed criterion: LLM-Pruner's ``vectorize``); a fused
+    weight appends one score per part its kind owns, as separate projections would."""
     per_index = per_row if member.axis == ROWS else per_col
-    scores[kind].append(reduce_to_units(per_index.abs() if signed else per_index, geometry.width(member.width)))
+    geometry = geometry.at(layer)
+    scores[kind].extend(member_unit_scores(member, per_index.abs() if signed else per_index,
+                                           layer_units(layer, geometry), geometry))
 
 
 def _finish(model, scores: dict, reduction: str | None = None) -> Scores:
@@ -237,9 +241,9 @@ def weight_scores(model, criterion: Criterion, layers: list[int], seed: int = 0,
     geometry = Geometry.of(model.config)
     for i in tqdm(layers, desc=f"scoring units ({criterion.name})", unit="layer", disable=not progress):
         layer = model.model.layers[i]
-        for kind, member in _members(kinds):
+        for kind, member in _members(geometry, kinds):
             per_row, per_col = member_salience(criterion, submodule(layer, member.module).weight.data)
-            _add_member(scores[i], kind, member, geometry.at(layer), per_row, per_col, criterion.signed)
+            _add_member(scores[i], kind, member, layer, geometry, per_row, per_col, criterion.signed)
     return _finish(model, scores, reduction)
 
 
@@ -302,7 +306,7 @@ def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, l
 
     scores = _member_lists(layers, kinds)
     geometry = Geometry.of(model.config)
-    members = _members(kinds)
+    members = _members(geometry, kinds)
     bar = tqdm(total=len(layers) * len(members), desc=f"scoring units ({criterion.name})",
                unit="weight", disable=not progress)
 
@@ -312,7 +316,7 @@ def gradient_scores(model, criterion: Criterion, layers: list[int], input_ids, l
 
             def on_grad(grad):
                 per_row, per_col = member_salience(criterion, module.weight.data, x, grad.detach())
-                _add_member(scores[layer_index], kind, member, geometry.at(model.model.layers[layer_index]),
+                _add_member(scores[layer_index], kind, member, model.model.layers[layer_index], geometry,
                             per_row, per_col, criterion.signed)
                 bar.update()
 

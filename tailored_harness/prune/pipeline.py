@@ -11,29 +11,30 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tailored_harness.core.cache import building
-from tailored_harness.models.modeling_tailored_llama import register as register_tailored_llama
+from tailored_harness.models.modeling_tailored import register as register_tailored_models
 from tailored_harness.prune import calibration, checkpoint
 from tailored_harness.prune.importance import score_units
 from tailored_harness.prune.plan import PrunePlan, apply, finalize, select
 from tailored_harness.prune.spec import PruneSpec, selected_layers
-from tailored_harness.prune.units import parameter_counts
+from tailored_harness.prune.units import ATTENTION, parameter_counts
 
 logger = logging.getLogger(__name__)
 
-register_tailored_llama()  # pruned checkpoints of per-layer widths load through the Auto classes
+register_tailored_models()  # pruned checkpoints of per-layer widths load through the Auto classes
 
 
 def prune_model(model, spec: PruneSpec, batch: calibration.Batch | None = None,
                 progress: bool = True) -> tuple[Any, PrunePlan, dict]:
-    """Score, select and cut ``model`` (a ``LlamaForCausalLM``); returns ``(pruned, plan, counts)``.
+    """Score, select and cut ``model`` (of a supported family); returns ``(pruned, plan, counts)``.
 
     ``model`` is modified in place and must not be used afterwards: ``pruned`` is it, or a
-    ``tailored_llama`` model holding the same tensors. ``counts`` has the parameter counts before
+    ``tailored_<family>`` model holding the same tensors. ``counts`` has the parameter counts before
     and after (total and per layer). ``batch`` (calibration tokens and labels) is needed by the
     gradient criteria only.
     """
     before = parameter_counts(model)
     layers = selected_layers(spec.layers, len(model.model.layers))
+    _warn_single_kv_heads(spec, [before["layers"][i] for i in layers])
     ids, labels = (batch.input_ids, batch.labels) if batch is not None else (None, None)
     scores = score_units(model, spec.importance, layers, input_ids=ids, labels=labels, seed=spec.seed, progress=progress,
                          kinds=spec.kinds, reduction=spec.group_reduction)
@@ -41,6 +42,14 @@ def prune_model(model, spec: PruneSpec, batch: calibration.Batch | None = None,
     apply(model, plan)
     pruned = finalize(model)
     return pruned, plan, {"before": before, "after": parameter_counts(pruned)}
+
+
+def _warn_single_kv_heads(spec: PruneSpec, layers: list[dict]) -> None:
+    """Say so when KV groups are the attention unit and no pruned layer has a second one to lose
+    (Gemma 3 270M has one KV head per layer): attention then stays whole, only MLP channels go."""
+    if ATTENTION in spec.kinds and spec.ratio > 0 and layers and all(layer[ATTENTION] == 1 for layer in layers):
+        logger.warning("attention_unit=kv_group prunes no attention here: every pruned layer has a single KV head, "
+                       "which cannot go, so only MLP channels are pruned; attention_unit=query_head prunes query heads")
 
 
 def _report(spec: PruneSpec, plan: PrunePlan, counts: dict, key: str, base: dict, calib: str | None, model) -> dict:

@@ -3,8 +3,8 @@
 A :class:`PrunePlan` lists, per pruned layer, the sorted indices of the attention units (KV groups,
 or query heads) and MLP channels that stay. It is plain data (saved as ``pruning.json`` beside the checkpoint), so a pruning can be
 audited and replayed on the same base model without scoring again. :func:`finalize` then gives the
-pruned model the class and config that describe its weights: a plain ``LlamaForCausalLM`` where one
-can hold them, else ``tailored_llama`` with per-layer widths.
+pruned model the class and config that describe its weights: the family's stock model where one can
+hold them, else its ``tailored_<family>`` model with per-layer widths.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def select(scores: dict, spec: PruneSpec) -> PrunePlan:
 
 
 def apply(model, plan: PrunePlan) -> None:
-    """Cut the planned layers of a ``LlamaForCausalLM`` down to their kept units, in place."""
+    """Cut the planned layers of a model of a supported family down to their kept units, in place."""
     geometry = Geometry.of(model.config)
     for layer, _ in sorted(plan.kept.items()):
         apply_layer(model.model.layers[layer], geometry, plan.tensors(layer))
@@ -89,34 +89,40 @@ def layer_widths(model) -> dict[str, list[int]]:
     }
 
 
-def fits_plain_llama(config, widths: dict[str, list[int]]) -> bool:
-    """A plain ``LlamaConfig`` (with an explicit ``head_dim``) can describe the weights: the widths are
-    uniform and the head count divides the hidden size, which transformers 5 insists on even when
-    ``head_dim`` is explicit (LLaMA-7B at 16 heads fits; at 24 heads it does not)."""
+def fits_plain(config, widths: dict[str, list[int]], head_dim: int) -> bool:
+    """The family's stock config can describe the weights: the widths are uniform, the head count
+    divides the hidden size (which transformers 5 insists on for LLaMA and Gemma 3 even when
+    ``head_dim`` is explicit: LLaMA-7B at 16 heads fits, at 24 it does not), and the config either
+    has a ``head_dim`` field or derives the same one from hidden size and heads (Qwen2, Phi-3)."""
     heads = widths["layer_num_attention_heads"]
     uniform = all(len(set(values)) == 1 for values in widths.values())
-    return uniform and config.hidden_size % heads[0] == 0
+    explicit = "head_dim" in getattr(type(config), "__dataclass_fields__", {})
+    return uniform and config.hidden_size % heads[0] == 0 and (explicit or config.hidden_size // heads[0] == head_dim)
 
 
 def finalize(model):
     """Return the pruned model with a class and config that describe its weights.
 
     Plain case: ``model`` itself, with ``num_attention_heads``, ``num_key_value_heads`` and
-    ``intermediate_size`` updated. Otherwise a ``TailoredLlamaForCausalLM`` that takes over the very
-    same tensors (no copy), with the per-layer widths in its config.
+    ``intermediate_size`` updated. Otherwise the family's ``tailored_<family>`` model
+    (:mod:`tailored_harness.models.modeling_tailored`) that takes over the very same tensors (no
+    copy), with the per-layer widths in its config.
     """
     import torch
 
-    from tailored_harness.models.modeling_tailored_llama import TailoredLlamaConfig, TailoredLlamaForCausalLM
+    from tailored_harness.models.families import family_of
+    from tailored_harness.models.modeling_tailored import CONFIGS, MODELS
 
     config = model.config
+    family = family_of(config)
     widths = layer_widths(model)
     head_dim = Geometry.of(config).head_dim
-    if fits_plain_llama(config, widths):
+    if fits_plain(config, widths, head_dim):
         config.num_attention_heads = widths["layer_num_attention_heads"][0]
         config.num_key_value_heads = widths["layer_num_key_value_heads"][0]
         config.intermediate_size = widths["layer_intermediate_sizes"][0]
-        config.head_dim = head_dim
+        if "head_dim" in getattr(type(config), "__dataclass_fields__", {}):
+            config.head_dim = head_dim
         return model
     values = config.to_dict()
     for key in ("model_type", "architectures", "transformers_version", "auto_map", "_name_or_path"):
@@ -128,9 +134,9 @@ def finalize(model):
         num_key_value_heads=max(widths["layer_num_key_value_heads"]),
         intermediate_size=max(widths["layer_intermediate_sizes"]),
     )
-    new_config = TailoredLlamaConfig(**values)
+    new_config = CONFIGS[family.name](**values)
     with torch.device("meta"):
-        pruned = TailoredLlamaForCausalLM(new_config)
+        pruned = MODELS[family.name](new_config)
     pruned.load_state_dict(model.state_dict(), assign=True, strict=True)
     sources = dict(model.named_buffers())
     for name, buffer in list(pruned.named_buffers()):  # non-persistent buffers (rotary inv_freq) are not in the state dict

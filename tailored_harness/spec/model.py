@@ -14,6 +14,7 @@ import json
 import re
 from typing import Any, Mapping
 
+from tailored_harness.adapt.quant import QuantSpec
 from tailored_harness.adapt.spec import AdaptSpec, RecoverySpec, TellSpec, method_spec, scope_spec
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.prune.spec import PruneSpec
@@ -35,7 +36,7 @@ class ModelSpec:
     """What ``--model tailored`` loads and how it scores.
 
     Attributes:
-        pretrained: local model folder or hub id of a LLaMA-family causal LM, or a local ``.gguf``
+        pretrained: local model folder or hub id of a causal LM of a supported family, or a local ``.gguf``
             file (converted once into a cached folder, see :mod:`tailored_harness.models.gguf_import`).
         gguf_file: name of a GGUF file inside the ``pretrained`` folder or hub repository (as
             lm-eval's ``HFLM`` names it), for a folder that holds several.
@@ -65,6 +66,9 @@ class ModelSpec:
             ``recovery_examples``, ``recovery_epochs``, ``recovery_lr`` configure it (``None``: the
             defaults of :class:`tailored_harness.adapt.spec.RecoverySpec`) and need
             ``adapt_scope=general``. ``shots=0`` turns adaptation off in either scope.
+        adapt_quant, adapt_quant_double, adapt_quant_compute: QLoRA, adapters trained (and scored on
+            ``backend=hf``) on a 4-bit copy of the base; see :class:`tailored_harness.adapt.quant.QuantSpec`
+            (``adapt_quant=none``: plain LoRA; the other two need a scheme; ``None``: the defaults).
         tensor_parallel_size, data_parallel_size, max_model_len, gpu_memory_utilization,
             kv_cache_memory_bytes, enforce_eager, max_num_seqs: vLLM engine arguments, passed through
             (``backend=vllm`` only; ``None``: vLLM's default, or on the CPU the defaults of
@@ -122,6 +126,9 @@ class ModelSpec:
     tell_anchor: str | None = None
     general_data: str | None = None
     general_tokens: int | None = None
+    adapt_quant: str = QuantSpec.scheme
+    adapt_quant_double: bool | None = None
+    adapt_quant_compute: str | None = None
     prompt: str = PromptSpec.choice
     prompt_folds: int = PromptSpec.folds
     prompt_select: str = SelectSpec.select
@@ -171,6 +178,7 @@ class ModelSpec:
             raise TailoredError("prompt=best chooses each task's template by cross-validating adapters on its "
                                 "training shots, so it needs shots > 0 (shots=0 given); use prompt=default")
         self._check_method()
+        self._check_quant()
         if self.select_spec().select != "none" and self.adapt_spec() is None:
             raise TailoredError(f"prompt_select={self.prompt_select} selects among each task's instructions and "
                                 f"demonstrations from its training shots, on its adapter, so it needs shots > 0 "
@@ -193,6 +201,20 @@ class ModelSpec:
     def recovery_spec(self) -> RecoverySpec | None:
         """The :class:`RecoverySpec` of the general adapter under ``adapt_scope=general``, else ``None``."""
         return scope_spec(self.adapt_scope, self.adapt_method, self.to_dict(), self.adapt_seed)
+
+    def quant_spec(self) -> QuantSpec:
+        """The :class:`QuantSpec` (QLoRA's 4-bit base) these ``model_args`` ask for; ``scheme`` is
+        ``none`` for plain LoRA. Its compute dtype may be ``auto`` (the backend resolves it)."""
+        return QuantSpec.from_args(self.to_dict())
+
+    def _check_quant(self) -> None:
+        quant = self.quant_spec()
+        given = quant.given_options(self.to_dict())
+        if not quant.active and given:
+            raise TailoredError(f"{', '.join(given)} configure QLoRA's 4-bit base and need adapt_quant=nf4 or fp4")
+        if quant.active and self.adapt_spec() is None:
+            raise TailoredError(f"adapt_quant={quant.scheme} quantizes the base that adapters train on, but shots=0 "
+                                f"trains none; drop adapt_quant or give shots > 0")
 
     def _check_method(self) -> None:
         if self.recovery_spec() is not None:
@@ -264,7 +286,7 @@ class ModelSpec:
         if "pretrained" not in args:
             raise TailoredError("model_args needs pretrained=<model folder or hub id>")
         values = dict(args)
-        for key in ("prompt_select", "tell_anchor"):
+        for key in ("prompt_select", "tell_anchor", "adapt_quant"):
             if key in values and values[key] is None:
                 values[key] = "none"  # lm-eval's model_args parser reads the word none as None
         if isinstance(values.get("batch_size"), str) and values["batch_size"].isdigit():

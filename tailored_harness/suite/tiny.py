@@ -1,7 +1,7 @@
-"""Tiny LLaMA models built from a config, for tests and the offline demo.
+"""Tiny models of every supported family built from a config, for tests and the offline demo.
 
-Nothing can be downloaded here, so the project builds its own: a randomly initialised
-``LlamaForCausalLM`` with grouped-query attention, saved as an ordinary Hugging Face folder together
+Nothing can be downloaded here, so the project builds its own: a randomly initialised model of a
+supported family (LLaMA unless asked; :data:`FAMILY_CONFIGS`) with grouped-query attention, saved as an ordinary Hugging Face folder together
 with a tokenizer (either an existing one, such as the real LLaMA-2 tokenizer, or a small byte-level
 BPE trained on the spot with ``tokenizers``). Folders are written atomically.
 """
@@ -19,6 +19,37 @@ logger = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")
 
+def _gemma3(values: dict) -> dict:
+    head_dim = 2 * values["hidden_size"] // values["num_attention_heads"]  # apart from hidden / heads, as in Gemma 3
+    layer_types = ["full_attention" if i % 2 else "sliding_attention" for i in range(values["num_hidden_layers"])]
+    return {"head_dim": head_dim, "query_pre_attn_scalar": head_dim, "sliding_window": 6, "layer_types": layer_types,
+            "tie_word_embeddings": True}
+
+
+#: family (a key of :data:`tailored_harness.models.modeling_tailored.FAMILIES`) -> (its stock config
+#: class in transformers, what sets the family apart at tiny size, from the shared values). Qwen2 has
+#: q/k/v biases and Qwen3 q/k norms of their own; Gemma 3 a head_dim twice hidden / heads, GELU,
+#: sliding-window layers between global ones and tied embeddings; Phi-3 its fused qkv_proj and
+#: gate_up_proj. Head sizes stay ones vLLM's CPU attention runs (32 and up) at hidden 128 and 4 heads.
+FAMILY_CONFIGS = {
+    "llama": ("LlamaConfig", lambda values: {}),
+    "mistral": ("MistralConfig", lambda values: {"sliding_window": 6}),
+    "qwen2": ("Qwen2Config", lambda values: {}),
+    "qwen3": ("Qwen3Config", lambda values: {"head_dim": values["hidden_size"] // values["num_attention_heads"]}),
+    "gemma3_text": ("Gemma3TextConfig", _gemma3),
+    "phi3": ("Phi3Config", lambda values: {}),
+}
+
+
+def family_config(family: str, **values):
+    """A stock config of ``family`` from ``values`` plus the family's own tiny settings."""
+    import transformers
+
+    if family not in FAMILY_CONFIGS:
+        raise ValueError(f"family={family!r} has no tiny config; valid: {', '.join(FAMILY_CONFIGS)}")
+    name, extra = FAMILY_CONFIGS[family]
+    return getattr(transformers, name)(**{**values, **extra(values)})
+
 
 @dataclasses.dataclass(frozen=True)
 class TinySpec:
@@ -33,6 +64,7 @@ class TinySpec:
     max_position_embeddings: int = 2048
     tie_word_embeddings: bool = False
     seed: int = 0
+    family: str = "llama"
 
     def __post_init__(self) -> None:
         if self.hidden_size % self.num_attention_heads:
@@ -66,11 +98,13 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 600):
 
 
 def build_model(tokenizer, spec: TinySpec = TinySpec()):
-    """A randomly initialised ``LlamaForCausalLM`` (float32) sized for ``tokenizer``."""
+    """A randomly initialised model of ``spec.family`` (float32) sized for ``tokenizer``; biases,
+    where the family has them, drawn away from zero so that they matter."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM
 
-    config = LlamaConfig(
+    config = family_config(
+        spec.family,
         vocab_size=len(tokenizer),
         hidden_size=spec.hidden_size,
         intermediate_size=spec.intermediate_size,
@@ -83,9 +117,28 @@ def build_model(tokenizer, spec: TinySpec = TinySpec()):
         pad_token_id=None,
         tie_word_embeddings=spec.tie_word_embeddings,
     )
+    # The tokenizer class transformers picks for a family's folder may add tokens of its own (Qwen2's
+    # adds a pad token): the vocabulary covers the tokenizer as it will be loaded beside this config.
+    config.vocab_size = max(len(tokenizer), loaded_vocabulary(tokenizer, config))
     torch.manual_seed(spec.seed)
-    model = LlamaForCausalLM(config)
+    model = AutoModelForCausalLM.from_config(config)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("bias"):
+                param.normal_(0, 0.1)
     return model.to(torch.float32).eval()
+
+
+def loaded_vocabulary(tokenizer, config) -> int:
+    """How many tokens ``tokenizer`` has once saved beside ``config`` and loaded with ``AutoTokenizer``."""
+    import tempfile
+
+    from transformers import AutoTokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer.save_pretrained(tmp)
+        config.save_pretrained(tmp)
+        return len(AutoTokenizer.from_pretrained(tmp))
 
 
 RECIPE_FILE = "tailored_tiny.json"
