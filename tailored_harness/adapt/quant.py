@@ -16,6 +16,11 @@ checks both):
   logits by whole units on a tiny model. :func:`dequantize_linears` uses bitsandbytes'
   ``dequantize_4bit`` in the layer's own dtype instead: the dense layer then computes exactly what
   the 4-bit layer computes (bit-identical outputs in float32).
+
+PEFT's ``prepare_model_for_kbit_training`` is not called: it casts every full-precision tensor to
+float32 and readies gradient checkpointing. Training computes in float32 on the CPU already and
+needs no checkpointing at 50 shots of a few hundred tokens; leaving the loaded model as it is keeps
+the scored model the trained one, and the dequantized twin (built from a fresh load) equal to both.
 """
 
 from __future__ import annotations
