@@ -198,9 +198,15 @@ def load_4bit(folder: str, spec: QuantSpec, dtype: str = "auto", trust_remote_co
     model = AutoModelForCausalLM.from_pretrained(
         folder, revision=revision, quantization_config=spec.bnb_config(), trust_remote_code=trust_remote_code,
         dtype="auto" if dtype == "auto" else getattr(torch, dtype), device_map={"": device})
+    settle(model)
+    return model.eval()
+
+
+def settle(model) -> None:
+    """What every freshly loaded 4-bit model needs before its first forward, however it was loaded
+    (:func:`load_4bit`, or lm-eval's ``HFLM`` in the hf backend): :func:`exact_cpu_kernels`, :func:`own_memory`."""
     exact_cpu_kernels(model)
     own_memory(model)
-    return model.eval()
 
 
 def own_memory(model) -> None:

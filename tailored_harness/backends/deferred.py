@@ -39,7 +39,7 @@ class DeferredHFLM(HFLM):
 
     def __init__(self, *, defer: bool = True, quantization=None, **kwargs: Any) -> None:
         """``quantization``: a ``BitsAndBytesConfig`` the weights are loaded with (QLoRA's 4-bit base),
-        its layers kept on the compute dtype's path (:func:`tailored_harness.adapt.quant.exact_cpu_kernels`)."""
+        then settled as every 4-bit load is (:func:`tailored_harness.adapt.quant.settle`)."""
         self._deferred: dict[str, Any] | None = None
         self._quantization = quantization
         super().__init__(**kwargs)
@@ -65,9 +65,9 @@ class DeferredHFLM(HFLM):
             kwargs = {**kwargs, "quantization_config": self._quantization}
         super()._create_model(**kwargs)
         if self._quantization is not None:
-            from tailored_harness.adapt.quant import exact_cpu_kernels
+            from tailored_harness.adapt.quant import settle
 
-            exact_cpu_kernels(self.model)
+            settle(self.model)
         self.model.eval()
         self.model.tie_weights()
         placed_by_others = (kwargs.get("parallelize") or kwargs.get("tp_plan") is not None or kwargs.get("autogptq")
