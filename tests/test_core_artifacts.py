@@ -74,8 +74,14 @@ def test_the_tokenizer_is_identified_by_what_it_does(tiny_model_dir, tmp_path):
     other = AutoTokenizer.from_pretrained(tiny_model_dir)
     other.add_tokens(["<new-token>"])
     assert artifacts.tokenizer_digest(other) != artifacts.tokenizer_digest(moved)
-    sided = AutoTokenizer.from_pretrained(tiny_model_dir, padding_side="left" if first.padding_side == "right" else "right")
-    assert artifacts.tokenizer_digest(sided) != artifacts.tokenizer_digest(first)
+    # what lm-eval sets at run time on the same files (pad token, padding side) is not the tokenizer's identity
+    from lm_eval.models.utils import configure_pad_token
+    from transformers import AutoConfig
+
+    served = configure_pad_token(AutoTokenizer.from_pretrained(tiny_model_dir),
+                                 model_config=AutoConfig.from_pretrained(tiny_model_dir))
+    served.padding_side = "left" if first.padding_side == "right" else "right"
+    assert served.pad_token is not None and artifacts.tokenizer_digest(served) == artifacts.tokenizer_digest(first)
 
 
 def test_a_different_tokenizer_gives_a_different_adapter(tiny_model_dir, local_boolq):

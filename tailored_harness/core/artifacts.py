@@ -54,20 +54,23 @@ def fingerprint(kind: str, version: int, recipe: Mapping[str, Any], libraries: I
 
 
 def tokenizer_digest(tokenizer) -> str:
-    """What a tokenizer does, by content (not by where it was loaded from): its class, its full
-    serialisation when it is a fast tokenizer (vocabulary, merges, normaliser, pre-tokeniser,
-    post-processor, added tokens) or else its vocabulary, its special tokens, padding and truncation
-    sides and chat template. Cached on the tokenizer object (a vocabulary of 262k tokens takes a second)."""
+    """What a tokenizer does to text, by content (not by where it was loaded from): the full
+    serialisation of a fast tokenizer (vocabulary, merges, normaliser, pre-tokeniser, post-processor,
+    added tokens), else its vocabulary. Left out: its padding and truncation settings and its pad
+    token, which lm-eval and vLLM set at run time on the same files (lm-eval's ``configure_pad_token``),
+    and its class, which vLLM replaces by a cached subclass. Memoised on the tokenizer object (a
+    vocabulary of 262k tokens takes a second)."""
     cached = getattr(tokenizer, "_tailored_digest", None)
     if cached is not None:
         return cached
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    body = backend.to_str() if backend is not None else sorted(tokenizer.get_vocab().items())
-    value = digest({"class": type(tokenizer).__name__, "body": body,
-                    "special": getattr(tokenizer, "special_tokens_map", {}),
-                    "padding_side": getattr(tokenizer, "padding_side", None),
-                    "truncation_side": getattr(tokenizer, "truncation_side", None),
-                    "chat_template": getattr(tokenizer, "chat_template", None)})
+    if backend is not None:
+        body = json.loads(backend.to_str())
+        body.pop("padding", None)
+        body.pop("truncation", None)
+    else:
+        body = sorted(tokenizer.get_vocab().items())
+    value = digest(body)
     try:
         tokenizer._tailored_digest = value
     except AttributeError:  # a tokenizer that refuses new attributes is hashed each time
