@@ -171,6 +171,7 @@ def test_a_cache_miss_plans_each_adapter_once(tiny_model_dir, task_manager, monk
     assert len(calls) == 4 and all(a.reused for a in found.values())
 
 
+@pytest.mark.slow  # lm_eval or tailored end to end, in subprocesses
 def test_second_run_trains_nothing_and_a_broken_cache_entry_is_retrained(tiny_model_dir, tmp_path):
     # a seed of its own: adapters of other tests in this session's cache must not count as this run's
     args = ["lm_eval", "--model", "tailored", "--model_args", f"pretrained={tiny_model_dir},{FAST},adapt_seed=11",
@@ -219,6 +220,7 @@ def test_prune_and_adapt_real_boolq_piqa_offline_with_llama2_tokenizer(hub_dir, 
     assert tailored["pruning"]["parameters_after"] < tailored["pruning"]["parameters_before"]
 
 
+@pytest.mark.slow  # lm_eval or tailored end to end, in subprocesses
 def test_tailored_adapt_writes_the_adapters_lm_eval_then_reuses(tiny_model_dir):
     made = run_cli(["tailored", "adapt", "--model", str(tiny_model_dir), "--tasks", "synth_boolq", "--shots", "8",
                     "--epochs", "1", "--seed", "7", "--quiet"])

@@ -224,9 +224,14 @@ def test_adapt_method_sft_is_the_adapter_of_before_same_fingerprint_and_folder(t
     _, _, pairs = shots.examples(task, "boolq_tailored", spec.shots, spec.seed, spec.draw)
     from tailored_harness.adapt.pipeline import model_identity
 
+    from transformers import AutoTokenizer
+
+    from tailored_harness.core.artifacts import tokenizer_digest
+
     precision = train.precision(AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype="float32"))
     before = store.fingerprint(model_identity(str(tiny_model_dir)), "boolq_tailored", store.task_config_hash(task),
-                               store.examples_digest(pairs), {**spec.to_dict(), "precision": precision})
+                               store.examples_digest(pairs), {**spec.to_dict(), "precision": precision},
+                               tokenizer_digest(AutoTokenizer.from_pretrained(tiny_model_dir)))
     assert a["fingerprint"] == before
     assert [s["resps"] for s in first["samples"]["boolq_tailored"]] == \
            [s["resps"] for s in explicit["samples"]["boolq_tailored"]]

@@ -110,10 +110,10 @@ paths.write_checksums = write_checksums
 
 def _left_in(root: Path) -> list[str]:
     """What a refused run left in the cache: entries, temporary folders (lock files and the hash memo
-    are bookkeeping)."""
+    are bookkeeping; the synthetic world is the synth tasks' data, built to load them)."""
     if not root.is_dir():
         return []
-    left = [str(e.folder) for e in cache.entries(root)]
+    left = [str(e.folder) for e in cache.entries(root) if e.kind not in ("file-hashes", "worlds")]
     left += [str(p) for p in root.rglob(".*") if p.is_dir()]
     return left
 

@@ -42,6 +42,7 @@ def test_sealed_folder_records_every_file_and_damage_finds_size_and_content(tmp_
     assert paths.damage(folder) == f"{folder / 'weights.bin'} is missing"
 
 
+@pytest.mark.slow  # lm_eval or tailored end to end, in subprocesses
 def test_two_processes_on_one_empty_cache_train_each_adapter_once(tiny_model_dir, tmp_path):
     env = _env(tmp_path / "cache")
     runs = [subprocess.Popen(_adapt_args(tiny_model_dir, 31), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -77,6 +78,7 @@ def test_a_lock_held_by_a_killed_process_does_not_block_the_next_builder(tmp_pat
         holder.kill()
 
 
+@pytest.mark.slow  # lm_eval or tailored end to end, in subprocesses
 def test_a_truncated_adapter_is_rebuilt_and_a_changed_byte_is_found_when_asked(tiny_model_dir, tmp_path):
     env = _env(tmp_path / "cache")
     first = subprocess.run(_adapt_args(tiny_model_dir, 32), env=env, capture_output=True, text=True, timeout=600)
@@ -104,12 +106,13 @@ def test_a_truncated_adapter_is_rebuilt_and_a_changed_byte_is_found_when_asked(t
     assert subprocess.run(["tailored", "cache", "verify"], env=env, capture_output=True, text=True).returncode == 0
 
 
+@pytest.mark.slow  # lm_eval or tailored end to end, in subprocesses
 def test_cache_ls_and_rm(tiny_model_dir, tmp_path):
     env = _env(tmp_path / "cache")
     made = subprocess.run(_adapt_args(tiny_model_dir, 33), env=env, capture_output=True, text=True, timeout=600)
     assert made.returncode == 0, made.stderr[-3000:]
     folders = dict(line.split("\t") for line in made.stdout.splitlines())
-    listed = subprocess.run(["tailored", "cache", "ls"], env=env, capture_output=True, text=True)
+    listed = subprocess.run(["tailored", "cache", "ls", "--kind", "adapters"], env=env, capture_output=True, text=True)
     assert listed.returncode == 0 and "2 entries" in listed.stdout
     assert "synth_boolq: 4 shots of train, sft" in listed.stdout and "synth_piqa: 4 shots of train, sft" in listed.stdout
     name = Path(folders["synth_boolq"]).name
@@ -143,3 +146,23 @@ def test_atomic_writes_give_new_files_the_umask_mode_and_keep_an_existing_files(
         assert target.stat().st_mode & 0o777 == 0o600 and target.read_text() == "two"
     finally:
         os.umask(old)
+
+
+@pytest.mark.slow  # lm_eval end to end: pruning, adapters, prompt=best and a matcher
+def test_cache_ls_knows_every_kind_a_run_builds(tiny_model_dir, local_boolq, monkeypatch, tmp_path):
+    """Nothing a run writes into the cache is invisible to ``tailored cache ls|verify|rm``."""
+    import lm_eval
+
+    root = tmp_path / "cache"
+    monkeypatch.setenv(paths.CACHE_ENV, str(root))
+    args = (f"pretrained={tiny_model_dir},dtype=float32,prune_ratio=0.5,importance=l2,shots=6,epochs=1,"
+            f"prompt=best,prompt_folds=2,prompt_select=match,match_steps=2,match_batch=2")
+    lm_eval.simple_evaluate(model="tailored", model_args=args, tasks=["boolq_tailored"], device="cpu",
+                            batch_size=4, task_manager=local_boolq)
+    listed = {entry.folder for entry in cache.entries(root)}
+    written = {path for kind in root.iterdir() if kind.name != cache.LOCKS for path in kind.iterdir()
+               if not path.name.startswith(".")}
+    assert written == listed and {p.parent.name for p in written} >= {"pruned", "adapters", "prompt-choices", "matchers"}
+    shown = run_cli(["tailored", "cache", "ls"], env={paths.CACHE_ENV: str(root)})
+    assert shown.returncode == 0 and f"{len(listed)} entries" in shown.stdout
+    assert all(kind in shown.stdout for kind in ("pruned", "adapters", "prompt-choices", "matchers"))

@@ -10,6 +10,7 @@ from safetensors import safe_open
 from transformers import AutoModelForCausalLM
 
 from prune_helpers import calibration_batch, load_without_plugin, logits, probe, tiny_llama
+from tailored_harness.core.errors import TailoredError
 from tailored_harness.prune import PruneSpec, checkpoint, prune_model, prune_pretrained
 from tailored_harness.prune.plan import PrunePlan
 
@@ -91,7 +92,7 @@ def test_explicit_out_never_overwrites_an_unrelated_folder(tmp_path):
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "notes.txt").write_text("keep me")
-    with pytest.raises(ValueError, match="not a pruned checkpoint"):
+    with pytest.raises(TailoredError, match="not a pruned checkpoint"):
         prune_pretrained(str(base), PruneSpec(ratio=0.5, importance="l2"), out=str(precious), progress=False)
     assert (precious / "notes.txt").read_text() == "keep me"
 

@@ -32,7 +32,7 @@ def test_bad_values_name_the_value_and_the_choices(field, value, needle):
 
 def test_model_args_and_the_prune_command_map_to_the_spec_through_one_table():
     from tailored_harness.cli.main import build_parser
-    from tailored_harness.prune.spec import ARGS
+    from tailored_harness.core.options import declared
     from tailored_harness.spec.model import ModelSpec
 
     spec = ModelSpec(pretrained="m", prune_ratio=0.3, prune_layers="1-2", calibration_samples=3, prune_seed=7)
@@ -46,7 +46,7 @@ def test_model_args_and_the_prune_command_map_to_the_spec_through_one_table():
                                       "--group-reduction", "max"])
     assert PruneSpec.from_args(vars(args)) == PruneSpec(ratio=0.3, ranking="global", group_reduction="max") \
         == ModelSpec(pretrained="m", prune_ratio=0.3, prune_ranking="global", group_reduction="max").prune_spec()
-    assert set(ARGS.values()) == {field.name for field in dataclasses.fields(PruneSpec)}  # one key per field
+    assert {d.name for d in declared(PruneSpec)} == {field.name for field in dataclasses.fields(PruneSpec)}
 
 
 def test_the_historical_attention_unit_leaves_fingerprints_as_they_were():

@@ -93,6 +93,7 @@ def _lm_eval(model_dir: Path, extra: str, limit: int, out: Path, ptb: Path):
     return out
 
 
+@pytest.mark.slow  # lm_eval or tailored end to end, in subprocesses
 def test_real_lm_eval_runs_compare_to_lm_evals_own_aggregates(tiny_model_dir, tmp_path):
     """Dense against pruned on the tiny model through ``lm_eval``: each side of every row is the value
     lm-eval itself reported for that run, accuracy and perplexity alike; a run on fewer documents is

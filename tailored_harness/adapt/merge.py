@@ -17,8 +17,9 @@ import logging
 from pathlib import Path
 
 from tailored_harness.adapt import store
-from tailored_harness.core.errors import TailoredError
+from tailored_harness.core import artifacts
 from tailored_harness.core.cache import building
+from tailored_harness.core.errors import TailoredError
 from tailored_harness.core.paths import atomic_dir, cache_dir, is_finished
 
 logger = logging.getLogger(__name__)
@@ -27,8 +28,13 @@ REPORT_FILE = "merged.json"
 MERGE_VERSION = 1  # bump when the merge changes what a folder holds
 
 
-def merged_dir(adapter_fingerprint: str) -> Path:
-    return cache_dir() / "merged" / f"{adapter_fingerprint}-v{MERGE_VERSION}"
+def merged_key(adapter_fingerprint: str) -> str:
+    """The merged folder's name: the adapter (whose fingerprint names its base) and the merge code."""
+    return artifacts.fingerprint("merged", MERGE_VERSION, {"adapter": adapter_fingerprint}, ("peft", "torch", "transformers"))
+
+
+def merged_dir(key: str) -> Path:
+    return cache_dir() / "merged" / key
 
 
 def merge_adapter(base: str, adapter: str | Path, tokenizer: str, trust_remote_code: bool = False) -> tuple[Path, bool]:
@@ -41,7 +47,7 @@ def merge_adapter(base: str, adapter: str | Path, tokenizer: str, trust_remote_c
     report = store.read_report(adapter)
     if not report or not report.get("fingerprint"):
         raise TailoredError(f"{adapter} has no readable {store.REPORT_FILE}, so it is not a finished adapter folder")
-    key = report["fingerprint"]
+    key = merged_key(report["fingerprint"])
     folder = merged_dir(key)
     with building(folder, lambda: is_finished(folder, REPORT_FILE, key, ("config.json", "*.safetensors"),
                                               "merged model"), "merged model") as done:
@@ -86,12 +92,11 @@ def dequantized_base(base: str, quant, identity: dict, tokenizer: str, dtype: st
     model's, read with it). Cached under
     ``$TAILORED_HARNESS_CACHE/dequantized/<key>``.
     """
-    import hashlib
     import importlib.metadata
 
-    recipe = {"model": identity, "quant": quant.to_dict(), "dtype": dtype, "version": DEQUANTIZE_VERSION,
-              "bitsandbytes": importlib.metadata.version("bitsandbytes")}
-    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    recipe = {"model": identity, "quant": quant.to_dict(), "dtype": dtype}
+    key = artifacts.fingerprint("dequantized", DEQUANTIZE_VERSION, {**recipe, "bitsandbytes": importlib.metadata.version("bitsandbytes")})
+    recipe.update(version=DEQUANTIZE_VERSION, bitsandbytes=importlib.metadata.version("bitsandbytes"))
     folder = cache_dir() / "dequantized" / key
     with building(folder, lambda: is_finished(folder, DEQUANTIZED_REPORT, key, ("config.json", "*.safetensors"),
                                               "dequantized model"), "dequantized model") as done:

@@ -18,6 +18,7 @@ from typing import Any
 from tailored_harness.adapt import store
 from tailored_harness.adapt.shots import require_shots
 from tailored_harness.adapt.spec import AdaptSpec
+from tailored_harness.core.artifacts import tokenizer_digest
 from tailored_harness.core.cache import building
 from tailored_harness.core.errors import TailoredError
 
@@ -70,7 +71,7 @@ def plan_adapter(tokenizer, task, name: str, spec: AdaptSpec, model_identity: di
     # a shared adapter (general recovery) is the same for every task: its name leaves the task out
     named, config_hash = (method.name, "") if method.shared else (name, store.task_config_hash(task))
     key = store.fingerprint(model_identity, named, config_hash, store.examples_digest(training.pairs),
-                            {**spec.to_dict(), "precision": precision, **training.key})
+                            {**spec.to_dict(), "precision": precision, **training.key}, tokenizer_digest(tokenizer))
     return Planned(name, training, key, config_hash, precision)
 
 

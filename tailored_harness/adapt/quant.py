@@ -30,7 +30,9 @@ import importlib.metadata
 import logging
 from typing import Any, Mapping
 
+from tailored_harness.core import options
 from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.options import Boolean, Choice, check_fields, option
 
 logger = logging.getLogger(__name__)
 
@@ -39,41 +41,36 @@ SCHEMES = ("none", "nf4", "fp4")
 #: dtypes the 4-bit layers compute in (``adapt_quant_compute``); ``auto``: float32 on the CPU (bfloat16
 #: is very slow there without AVX-512), bfloat16 on CUDA.
 COMPUTE_DTYPES = ("auto", "float32", "bfloat16", "float16")
-#: ``model_args`` key (and ``tailored adapt`` option) -> :class:`QuantSpec` field.
-ARGS = {"adapt_quant": "scheme", "adapt_quant_double": "double_quant", "adapt_quant_compute": "compute_dtype"}
 #: the oldest bitsandbytes whose 4-bit layers and optimizers run on the CPU
 MIN_BITSANDBYTES = (0, 50)
 
 
 @dataclasses.dataclass(frozen=True)
 class QuantSpec:
-    """How the base of QLoRA training is quantized.
+    """How the base of QLoRA training is quantized (each field's meaning is its declaration's help).
 
-    Attributes:
-        scheme: a name from :data:`SCHEMES`: ``nf4`` (QLoRA's NormalFloat4), ``fp4``, or ``none``.
-        double_quant: quantize the per-block scales too (QLoRA's double quantization: about 0.4
-            bits per weight less).
-        compute_dtype: what the 4-bit layers dequantize to and compute in, from :data:`COMPUTE_DTYPES`.
+    Double quantization saves about 0.4 bits per weight; the compute dtype is what the 4-bit layers
+    dequantize to and compute in.
     """
 
-    scheme: str = "none"
-    double_quant: bool = True
-    compute_dtype: str = "auto"
+    scheme: str = option("none", "adapt_quant", Choice(SCHEMES, "4-bit scheme"),
+                         "QLoRA: `nf4` or `fp4` trains each adapter on a 4-bit copy of the base (bitsandbytes; "
+                         "`pip install 'tailored-harness[qlora]'`), `none`: plain LoRA (see \"QLoRA\")",
+                         word_none=True)
+    double_quant: bool = option(True, "adapt_quant_double", Boolean(),
+                                "with `adapt_quant` only: double quantization of the per-block scales",
+                                given_only=True)
+    compute_dtype: str = option("auto", "adapt_quant_compute", Choice(COMPUTE_DTYPES, "compute dtype"),
+                                "with `adapt_quant` only: the dtype 4-bit layers compute in (`auto`: `float32` on "
+                                "the CPU, `bfloat16` on CUDA)", given_only=True)
 
     def __post_init__(self) -> None:
-        if self.scheme not in SCHEMES:
-            raise TailoredError(f"adapt_quant={self.scheme!r} is not a 4-bit scheme; valid: {', '.join(SCHEMES)}")
-        if not isinstance(self.double_quant, bool):
-            raise TailoredError(f"adapt_quant_double={self.double_quant!r} must be True or False")
-        if self.compute_dtype not in COMPUTE_DTYPES:
-            raise TailoredError(f"adapt_quant_compute={self.compute_dtype!r} is not a compute dtype; "
-                                f"valid: {', '.join(COMPUTE_DTYPES)}")
+        check_fields(self)
 
     @classmethod
     def from_args(cls, values: Mapping[str, Any]) -> "QuantSpec":
-        """The spec named by ``model_args``-style keys (:data:`ARGS`); ``None`` values take the defaults
-        (lm-eval's ``model_args`` parser reads the word ``none`` as ``None``)."""
-        return cls(**{field: values[key] for key, field in ARGS.items() if values.get(key) is not None})
+        """The spec named by ``model_args``-style keys; ``None`` values take the defaults."""
+        return options.from_args(cls, values)
 
     @property
     def active(self) -> bool:
@@ -81,7 +78,7 @@ class QuantSpec:
 
     def given_options(self, values: Mapping[str, Any]) -> list[str]:
         """The quantization options set in ``values`` besides ``adapt_quant`` itself."""
-        return [key for key in ARGS if key != "adapt_quant" and values.get(key) is not None]
+        return options.given(QuantSpec, values)
 
     def resolved(self, device_type: str) -> "QuantSpec":
         """This spec with ``compute_dtype=auto`` made concrete for ``device_type``."""

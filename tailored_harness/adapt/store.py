@@ -11,23 +11,19 @@ Load one anywhere with ``PeftModel.from_pretrained(base, folder)`` or lm-eval's
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
 from pathlib import Path
 from typing import Any
 
+from tailored_harness.core import artifacts
 from tailored_harness.core.paths import atomic_dir, cache_dir, is_finished, read_json
 
 logger = logging.getLogger(__name__)
 
 REPORT_FILE = "adaptation.json"
 ADAPT_VERSION = 2  # bump when the training code changes what a spec builds (2: length-grouped micro-batches)
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
@@ -47,27 +43,22 @@ def task_config_hash(task) -> str:
     config = dict(task.config.to_dict() if hasattr(task.config, "to_dict") else vars(task.config))
     for run_setting in RUN_SETTINGS:
         config.pop(run_setting, None)
-    return hashlib.sha256(ADDRESS.sub("", _canonical(config)).encode()).hexdigest()[:16]
+    return artifacts.digest(ADDRESS.sub("", artifacts.canonical(config)))
 
 
 def examples_digest(pairs: list[tuple[str, str]]) -> str:
     """Hash of the exact training text (context, continuation) pairs, in order."""
-    return hashlib.sha256(_canonical(pairs).encode()).hexdigest()[:16]
+    return artifacts.digest(pairs)
 
 
 def fingerprint(model_identity: dict[str, Any], task_name: str, config_hash: str, examples: str,
-                spec_dict: dict[str, Any]) -> str:
-    """Hash of (model, task name and config, the shots' text, the adaptation spec, code and library versions)."""
-    import peft
-    import torch
-    import transformers
-
-    canonical = _canonical({
-        "model": model_identity, "task": task_name, "task_config": config_hash, "examples": examples,
-        "spec": spec_dict, "adapt_version": ADAPT_VERSION, "torch": torch.__version__,
-        "transformers": transformers.__version__, "peft": peft.__version__,
-    })
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+                spec_dict: dict[str, Any], tokenizer: str) -> str:
+    """The adapter's name: (model, task name and config, the shots' text, the tokenizer that encodes
+    it (:func:`~tailored_harness.core.artifacts.tokenizer_digest`), the adaptation spec, code and
+    library versions)."""
+    recipe = {"model": model_identity, "task": task_name, "task_config": config_hash, "examples": examples,
+              "spec": spec_dict, "tokenizer": tokenizer}
+    return artifacts.fingerprint("adapters", ADAPT_VERSION, recipe, ("peft", "torch", "transformers"))
 
 
 def adapter_dir(key: str) -> Path:

@@ -83,10 +83,13 @@ class HFBackend(Backend):
         except (OSError, HFValidationError) as err:
             message = first_line(err)
             raise TailoredError(f"could not load pretrained={pretrained!r}: {message}") from err
-        except RuntimeError as err:  # transformers refuses weights of other shapes than config.json says
+        except RuntimeError as err:
             message = first_line(err)
-            raise TailoredError(f"could not load pretrained={pretrained!r}: its weights do not fit its config.json "
-                                f"(transformers: {message}); use the config the weights were saved with") from err
+            if "mismatch" in str(err):  # transformers refuses weights of other shapes than config.json says
+                raise TailoredError(f"could not load pretrained={pretrained!r}: its weights do not fit its "
+                                    f"config.json (transformers: {message}); use the config the weights were "
+                                    f"saved with") from err
+            raise TailoredError(f"could not load pretrained={pretrained!r}: {type(err).__name__}: {message}") from err
 
     def weights(self):
         """The model of ``self.lm``, its weights read now if they were not yet."""

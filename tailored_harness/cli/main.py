@@ -16,6 +16,7 @@
     tailored export-submission DIR --out P   package a run: results, request file, model card, manifest
     tailored verify-submission P             recheck a package's sha256s (exit 1 naming the first bad file)
     tailored cache ls|verify|rm              see the cache, rehash it (exit 1 naming damage), remove entries
+    tailored options [--write|--check F]     the model_args reference as a Markdown table (README's copy kept current)
 """
 
 from __future__ import annotations
@@ -209,82 +210,29 @@ def _recovery_spec(args: argparse.Namespace):
 
 
 def _adapt_arguments(p: argparse.ArgumentParser) -> None:
-    from tailored_harness.adapt import AdaptSpec
-    from tailored_harness.adapt.spec import RecoverySpec, TellSpec
+    """``tailored adapt``'s flags: the adaptation options as the specs declare them, then loading's."""
+    from tailored_harness.adapt.quant import QuantSpec
+    from tailored_harness.adapt.spec import AdaptMode, AdaptSpec, RecoverySpec, TellSpec
+    from tailored_harness.core.options import add_cli_options
 
-    d = AdaptSpec()
     p.add_argument("--model", required=True, help="model folder, hub id or .gguf file (a pruned checkpoint, typically)")
     p.add_argument("--tasks", required=True, help="comma-separated lm-eval tasks; one adapter each")
     p.add_argument("--include-path", help="extra lm-eval task folder for --tasks")
-    p.add_argument("--shots", type=int, default=d.shots, help="training documents per task (default: %(default)s)")
-    p.add_argument("--shot-draw", default=d.draw, help="stratified or proportional (default: %(default)s)")
-    p.add_argument("--lora-r", type=int, default=d.r, help="LoRA rank (default: %(default)s)")
-    p.add_argument("--lora-alpha", type=float, default=d.alpha, help="LoRA alpha (default: %(default)s)")
-    p.add_argument("--lora-dropout", type=float, default=d.dropout, help="LoRA dropout (default: %(default)s)")
-    p.add_argument("--lora-lr", type=float, default=d.learning_rate, help="peak learning rate (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the shots (default: %(default)s)")
-    p.add_argument("--train-batch-size", type=int, default=d.batch_size, help="examples per pass (default: %(default)s)")
-    p.add_argument("--grad-accum", type=int, default=d.grad_accum, help="passes per optimizer step (default: %(default)s)")
-    p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio, help="warmup share of the steps (default: %(default)s)")
-    p.add_argument("--max-len", dest="adapt_max_len", type=int, default=d.max_len,
-                   help="tokens per example (default: %(default)s)")
-    p.add_argument("--seed", dest="adapt_seed", type=int, default=d.seed,
-                   help="shot draw, LoRA init, dropout, order (default: %(default)s)")
-    t = TellSpec()
-    p.add_argument("--adapt-method", default="sft", help="sft (the shots alone) or tell (anchored shots among "
-                   "general data; README, 'TELL') (default: %(default)s)")
-    p.add_argument("--tell-anchor", help=f"default, none, a .yaml anchors file or the text (default: {t.anchor})")
-    p.add_argument("--general-data", help=f".txt/.jsonl file, tasks:A+B or a dataset (default: {t.data})")
-    p.add_argument("--general-tokens", type=int, help=f"general-data budget in tokens (default: {t.tokens})")
-    r = RecoverySpec()
-    p.add_argument("--adapt-scope", default="task", help="task (one adapter per task) or general (LLM-Pruner's "
-                   "recovery: one adapter on general data for every task; README, 'General recovery') "
-                   "(default: %(default)s)")
-    p.add_argument("--recovery-data", help=f"general data: a dataset, or a .json/.jsonl/.txt file (default: {r.data})")
-    p.add_argument("--recovery-examples", type=int, help=f"general examples trained on (default: {r.examples})")
-    p.add_argument("--recovery-epochs", type=int, help=f"passes over them (default: {r.epochs})")
-    p.add_argument("--recovery-lr", type=float, help=f"peak learning rate (default: {r.learning_rate})")
-    p.add_argument("--adapt-quant", default="none", help="QLoRA: nf4 or fp4 trains on a 4-bit copy of the model "
-                   "(bitsandbytes; README, 'QLoRA'); none: plain LoRA (default: %(default)s)")
-    p.add_argument("--adapt-quant-double", type=_boolean, help="double quantization of the scales (default: True)")
-    p.add_argument("--adapt-quant-compute", help="dtype the 4-bit layers compute in: auto (float32 on the CPU, "
-                   "bfloat16 on CUDA), float32, bfloat16, float16 (default: auto)")
+    for spec in (AdaptSpec, AdaptMode, TellSpec, RecoverySpec, QuantSpec):
+        add_cli_options(p, spec)
     _loading_arguments(p, "training")
 
 
-def _boolean(text: str) -> bool:
-    """``True``/``False`` as argparse reads them (any case, or 1/0)."""
-    lowered = text.lower()
-    if lowered not in ("true", "false", "1", "0"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; valid: True, False")
-    return lowered in ("true", "1")
-
-
 def _prune_arguments(p: argparse.ArgumentParser) -> None:
-    from tailored_harness.prune.importance import CRITERIA, REDUCTIONS
-    from tailored_harness.prune.ranking import RANKINGS
-    from tailored_harness.prune.spec import ATTENTION_UNITS, PruneSpec
+    """``tailored prune``'s flags: the pruning options as :class:`PruneSpec` declares them, then loading's."""
+    from tailored_harness.core.options import add_cli_options
+    from tailored_harness.prune.spec import PruneSpec
 
-    d = PruneSpec()
     p.add_argument("--model", required=True, help="base model folder, hub id or .gguf file")
     p.add_argument("--out", help="checkpoint folder (default: the cache, named by the fingerprint of model and spec)")
-    p.add_argument("--ratio", dest="prune_ratio", type=float, required=True, help="fraction of attention units and MLP channels removed per layer")
-    p.add_argument("--layers", dest="prune_layers", default=d.layers, help="'all' or an inclusive range such as 4-29 (default: %(default)s)")
-    p.add_argument("--round-to", type=int, default=d.round_to, help="round kept MLP widths to a multiple of this")
-    p.add_argument("--importance", default=d.importance, choices=list(CRITERIA), help="criterion (default: %(default)s)")
-    p.add_argument("--calibration", default=d.calibration,
-                   help="'tasks' (training documents of --tasks) or a .txt/.jsonl file (default: %(default)s)")
     p.add_argument("--tasks", help="comma-separated lm-eval tasks whose training documents calibrate")
     p.add_argument("--include-path", help="extra lm-eval task folder for --tasks")
-    p.add_argument("--samples", dest="calibration_samples", type=int, default=d.samples, help="calibration samples N (default: %(default)s)")
-    p.add_argument("--seq-len", dest="calibration_len", type=int, default=d.seq_len, help="tokens per calibration sample L (default: %(default)s)")
-    p.add_argument("--seed", dest="prune_seed", type=int, default=d.seed, help="calibration order and the random criterion")
-    p.add_argument("--attention-unit", default=d.attention_unit, choices=list(ATTENTION_UNITS),
-                   help="prune attention in whole KV groups or in query heads within each group (default: %(default)s)")
-    p.add_argument("--ranking", dest="prune_ranking", default=d.ranking, choices=list(RANKINGS),
-                   help="units compete within each layer or across all pruned layers (default: %(default)s)")
-    p.add_argument("--group-reduction", default=d.group_reduction, choices=list(REDUCTIONS),
-                   help="a unit's score from its projections': their sum or their largest (default: %(default)s)")
+    add_cli_options(p, PruneSpec, required=("prune_ratio",))
     _loading_arguments(p, "scoring")
 
 
@@ -358,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from tailored_harness.cli import cache as cache_cli
     from tailored_harness.cli import compare as compare_cli
+    from tailored_harness.cli import options as options_cli
     from tailored_harness.cli import report as report_cli
     from tailored_harness.cli import submission
 
@@ -366,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare_cli.add_digest_parser(sub)
     submission.add_parsers(sub)
     cache_cli.add_parser(sub)
+    options_cli.add_parser(sub)
     return parser
 
 

@@ -1,8 +1,9 @@
 """The cache as something several processes share: one builder per entry, and a view of what is there.
 
-Every cache entry (a pruned checkpoint, an adapter, a merged or converted model, a matcher) is a
-folder named by a fingerprint, written to a temporary sibling and renamed, and sealed with the sizes
-and sha256s of its files (:func:`tailored_harness.core.paths.atomic_dir`). :func:`building` adds the
+Every cache entry of :data:`KINDS` (a pruned checkpoint, an adapter, a merged or converted model, a
+matcher, a template choice, ...) is named by a fingerprint (:mod:`tailored_harness.core.artifacts`);
+a folder entry is written to a temporary sibling and renamed, and sealed with the sizes and sha256s
+of its files (:func:`tailored_harness.core.paths.atomic_dir`). :func:`building` adds the
 rule that only one process builds an entry: two ``lm_eval`` runs side by side, the ranks of a
 data-parallel run or CI jobs on one machine each ask for the entry; the first takes its lock
 (``locks/<hash of its path>.lock`` in the cache, a ``filelock`` OS lock that the kernel releases when its holder dies,
@@ -29,14 +30,31 @@ from tailored_harness.core.paths import CHECKSUMS, cache_dir, damage, read_json,
 
 logger = logging.getLogger(__name__)
 
-#: Cache folders that hold entries, with what an entry is and the record that describes it.
-KINDS: dict[str, tuple[str, str]] = {
-    "pruned": ("pruned checkpoint", "pruning.json"),
-    "adapters": ("adapter", "adaptation.json"),
-    "merged": ("merged model", "merged.json"),
-    "dequantized": ("dequantized 4-bit model", "dequantized.json"),
-    "gguf": ("converted GGUF model", "gguf.json"),
-    "matchers": ("prompt matcher", "matcher.json"),
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """One kind of cache entry: the cache folder that holds them, what one is (for messages), and the
+    record that describes an entry (``None``: none). ``pattern`` makes the entries files matching it
+    rather than folders."""
+
+    label: str
+    record: str | None = None
+    pattern: str | None = None
+
+
+#: Every kind of entry the plugin writes under the cache root, by folder (``tailored cache ls|verify|rm``).
+KINDS: dict[str, Kind] = {
+    "pruned": Kind("pruned checkpoint", "pruning.json"),
+    "adapters": Kind("adapter", "adaptation.json"),
+    "merged": Kind("merged model", "merged.json"),
+    "dequantized": Kind("dequantized 4-bit model", "dequantized.json"),
+    "gguf": Kind("converted GGUF model", "gguf.json"),
+    "matchers": Kind("prompt matcher", "matcher.json"),
+    "prompt-choices": Kind("template choice", pattern="*.json"),
+    "reference": Kind("reference model", "tailored_tiny.json"),
+    "worlds": Kind("synthetic world", "world.json"),
+    "real-models": Kind("real model file"),
+    "wheels": Kind("downloaded wheel", pattern="*.whl"),
+    "file-hashes": Kind("file hash memo", pattern="*"),
 }
 
 
@@ -150,22 +168,42 @@ def _describe(kind: str, record: dict) -> str:
         return f"{Path(str(record.get('base'))).name} as {quant.get('scheme')}, {record.get('layers')} layers"
     if kind == "gguf":
         return f"from {Path(str(record.get('source'))).name}"
+    if kind == "prompt-choices":
+        return f"{record.get('task')}: chose {record.get('chosen')} of {len(record.get('templates', []))} templates"
     return ", ".join(f"{k}={v}" for k, v in list(record.items())[:3] if isinstance(v, (str, int, float)))
 
 
+def _entry(kind: str, path: Path) -> Entry:
+    """The entry at ``path`` (a folder, or a file for kinds with a ``pattern``)."""
+    spec = KINDS[kind]
+    if path.is_file():
+        size, sealed = path.stat().st_size, False
+        record = read_json(path) if path.suffix == ".json" else {}
+        describe = _describe(kind, record) if isinstance(record, dict) and record else spec.label
+    else:
+        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        sealed = (path / CHECKSUMS).is_file()
+        if spec.record is None:
+            describe = ", ".join(sorted(p.name for p in path.iterdir())) or "(empty)"
+        else:
+            record = read_json(path / spec.record)
+            describe = _describe(kind, record) if isinstance(record, dict) else "(no record: unfinished?)"
+    return Entry(kind, path, size, path.stat().st_mtime, sealed, describe)
+
+
 def entries(root: Path | None = None) -> list[Entry]:
-    """Every entry of the known kinds under the cache root, oldest use first."""
+    """Every entry of every kind under the cache root, oldest use first (temporary ``.name.*`` folders
+    of builds in progress are not entries)."""
     root = root or cache_dir()
     found = []
-    for kind, (_, record_file) in KINDS.items():
+    for kind, spec in KINDS.items():
         base = root / kind
         if not base.is_dir():
             continue
-        for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-            record = read_json(folder / record_file)
-            found.append(Entry(kind, folder, size, folder.stat().st_mtime, (folder / CHECKSUMS).is_file(),
-                               _describe(kind, record) if isinstance(record, dict) else "(no record: unfinished?)"))
+        paths = base.glob(spec.pattern) if spec.pattern else base.iterdir()
+        for path in sorted(p for p in paths if not p.name.startswith(".")
+                           and (p.is_file() if spec.pattern else p.is_dir())):
+            found.append(_entry(kind, path))
     return sorted(found, key=lambda e: e.last_used)
 
 
@@ -203,8 +241,12 @@ def remove(selected: list[Entry]) -> int:
     """Delete the selected entries, each under its build lock (never one being written); returns bytes freed."""
     freed = 0
     for entry in selected:
-        with entry_lock(entry.folder, KINDS[entry.kind][0]):
-            if entry.folder.exists():
+        with entry_lock(entry.folder, KINDS[entry.kind].label):
+            if entry.folder.is_dir():
                 shutil.rmtree(entry.folder)
-                freed += entry.size
+            elif entry.folder.exists():
+                entry.folder.unlink()
+            else:
+                continue
+            freed += entry.size
     return freed

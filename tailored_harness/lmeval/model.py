@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable
 from lm_eval.api.model import LM
 
 from tailored_harness import __version__
-from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.errors import TailoredError, install_excepthook
 from tailored_harness.lmeval.ranks import launched_world_size
 from tailored_harness.lmeval.startup import MODEL_NAME
 from tailored_harness.models.modeling_tailored import register as register_tailored_models
@@ -88,6 +88,7 @@ class TailoredLM(LM):
         from tailored_harness.backends import backend_class
 
         share_lm_eval_logging()
+        install_excepthook()  # a bad model_args value ends as one line, also when the start-up hook is off
 
         self.spec = ModelSpec.from_model_args(model_args)
         self.backend: Backend = backend_class(self.spec.backend)(self.spec)

@@ -7,7 +7,9 @@ side-effect free until lm-eval is actually used:
 * it imports neither torch nor lm_eval; it only puts a finder on ``sys.meta_path``;
 * when ``lm_eval.api.registry`` is imported, it first registers lm-eval's own built-in models
   (``get_model`` only does that while the registry is empty, so registering ``tailored`` alone
-  would hide ``hf``, ``dummy`` and the rest) and then ``tailored`` as a lazy placeholder;
+  would hide ``hf``, ``dummy`` and the rest) and then ``tailored`` as a lazy placeholder, and
+  chains the ``sys.excepthook`` that prints a :class:`~tailored_harness.core.errors.TailoredError`
+  as one line (the only process-wide change the plugin makes, and only in processes that load lm-eval);
 * when ``lm_eval.tasks.manager`` is imported, it wraps ``TaskManager.__init__`` so that the plugin's
   task folder is indexed after lm-eval's built-in tasks and before any ``--include_path``: later
   paths override earlier ones in lm-eval's index, so a user's own task of the same name still wins;
@@ -41,8 +43,13 @@ def hook_disabled() -> bool:
 
 
 def register_model(registry_module) -> None:
-    """Register lm-eval's built-in models, then ``tailored``, in ``registry_module.model_registry``."""
+    """Register lm-eval's built-in models, then ``tailored``, in ``registry_module.model_registry``;
+    and print the plugin's errors as one line in this (lm-eval) process."""
     import lm_eval.models  # noqa: F401  (fills the registry with lazy built-in placeholders)
+
+    from tailored_harness.core.errors import install_excepthook
+
+    install_excepthook()
 
     registry = registry_module.model_registry
     if MODEL_NAME not in registry:

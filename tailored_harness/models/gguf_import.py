@@ -17,12 +17,12 @@ anything is loaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
+from tailored_harness.core import artifacts
 from tailored_harness.core.cache import building
 from tailored_harness.core.errors import TailoredError, first_line
 from tailored_harness.core.paths import atomic_dir, cache_dir, file_sha256, is_finished, read_json
@@ -117,14 +117,8 @@ def _resolved_dtype(dtype: str) -> str:
 
 def fingerprint(file_digest: str, dtype: str) -> str:
     """Hash of what decides a converted folder: the file's content, dtype, converter and library versions."""
-    import importlib.metadata
-
-    import transformers
-
-    canonical = json.dumps({"sha256": file_digest, "dtype": dtype, "convert_version": CONVERT_VERSION,
-                            "transformers": transformers.__version__, "gguf": importlib.metadata.version("gguf")},
-                           sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return artifacts.fingerprint("gguf", CONVERT_VERSION, {"sha256": file_digest, "dtype": dtype},
+                                 ("gguf", "transformers"))
 
 
 def converted_dir(key: str) -> Path:

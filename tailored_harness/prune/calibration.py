@@ -29,13 +29,13 @@ The result is a :class:`Batch`: ``input_ids`` and ``labels``, both ``(N, L)``, w
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from tailored_harness.core import artifacts
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.prune.spec import TASKS_SOURCE, PruneSpec
 from tailored_harness.taskio.task_format import encode_pair, pad_id, right_padded, scored_text
@@ -150,5 +150,4 @@ def digest(batch: Batch | None) -> str | None:
     """Content hash of the calibration tokens and labels (part of the pruned checkpoint's fingerprint)."""
     if batch is None:
         return None
-    content = {"input_ids": batch.input_ids.tolist(), "labels": batch.labels.tolist()}
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+    return artifacts.digest({"input_ids": batch.input_ids.tolist(), "labels": batch.labels.tolist()})

@@ -10,13 +10,13 @@ interrupted run leaves nothing that a later run takes as finished.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
 from pathlib import Path
 from typing import Any
 
+from tailored_harness.core import artifacts
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.core.paths import atomic_dir, cache_dir, file_sha256, is_finished, read_json
 
@@ -29,25 +29,19 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
 def base_identity(pretrained: str, revision: str = "main") -> dict[str, Any]:
-    """What the base model is, by content for a local folder (config and weight hashes), else hub id."""
+    """What the base model is: a local folder by content (config and weight hashes), a hub model by
+    its id and the commit ``revision`` resolves to now (:func:`tailored_harness.core.artifacts.hub_commit`)."""
     path = Path(pretrained).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.name == "config.json" or p.name.endswith(WEIGHT_SUFFIXES))
         return {"local": {p.name: file_sha256(p) for p in files}}
-    return {"hub": pretrained, "revision": revision}
+    return {"hub": pretrained, "commit": artifacts.hub_commit(pretrained, revision)}
 
 
 def fingerprint(base: dict[str, Any], spec_dict: dict[str, Any], calibration: str | None) -> str:
-    """Hash of the canonical JSON of everything that decides the pruned weights, library versions included."""
-    import torch
-    import transformers
-
-    canonical = json.dumps(
-        {"base": base, "spec": spec_dict, "calibration": calibration, "prune_version": PRUNE_VERSION,
-         "torch": torch.__version__, "transformers": transformers.__version__},
-        sort_keys=True, separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    """The pruned checkpoint's name: everything that decides its weights, library versions included."""
+    return artifacts.fingerprint("pruned", PRUNE_VERSION, {"base": base, "spec": spec_dict, "calibration": calibration},
+                                 ("torch", "transformers"))
 
 
 def pruned_dir(key: str) -> Path:

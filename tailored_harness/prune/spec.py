@@ -1,29 +1,25 @@
 """``PruneSpec``: everything that decides a structured pruning, validated in one place.
 
-Pure: no torch, no file system. The spec's fields are also ``model_args`` of ``--model tailored``
-and options of ``tailored prune``; defaults follow LLM-Pruner (element-wise first-order Taylor,
+Pure: no torch, no file system. Each field is declared once (:func:`tailored_harness.core.options.option`)
+as a ``model_args`` key of ``--model tailored`` and an option of ``tailored prune``; defaults follow LLM-Pruner (element-wise first-order Taylor,
 10 calibration samples of 64 tokens).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from typing import Any, Mapping
 
+from tailored_harness.core import options
 from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.options import Choice, Integer, Number, Text, check_fields, option
 from tailored_harness.prune.ranking import RANKINGS, kept_units  # noqa: F401 (kept_units: re-exported)
 
 ALL_LAYERS = "all"
 TASKS_SOURCE = "tasks"
 LAYER_RANGE = re.compile(r"^(\d+)-(\d+)$")
 CALIBRATION_SUFFIXES = (".txt", ".jsonl")
-# model_args key (and ``tailored prune`` option destination) -> PruneSpec field: the one mapping.
-ARGS = {"prune_ratio": "ratio", "prune_layers": "layers", "round_to": "round_to", "importance": "importance",
-        "calibration": "calibration", "calibration_samples": "samples", "calibration_len": "seq_len",
-        "prune_seed": "seed", "attention_unit": "attention_unit", "prune_ranking": "ranking",
-        "group_reduction": "group_reduction"}
 #: what attention is pruned in (:data:`tailored_harness.prune.units.ATTENTION_UNITS` maps them to unit kinds)
 ATTENTION_UNITS = ("kv_group", "query_head")
 #: the attention unit checkpoints were pruned in before ``attention_unit`` existed: left out of
@@ -34,74 +30,68 @@ HISTORICAL_ATTENTION_UNIT = "kv_group"
 HISTORICAL = {"attention_unit": HISTORICAL_ATTENTION_UNIT, "ranking": "layer", "group_reduction": "sum"}
 
 
+def _criteria() -> tuple[str, ...]:
+    from tailored_harness.prune.importance import CRITERIA  # imports torch: only when a spec is checked
+
+    return tuple(CRITERIA)
+
+
+def _reductions() -> tuple[str, ...]:
+    from tailored_harness.prune.importance import REDUCTIONS
+
+    return tuple(REDUCTIONS)
+
+
+def _calibration_source(value: str) -> bool:
+    return value == TASKS_SOURCE or value.endswith(CALIBRATION_SUFFIXES)
+
+
 @dataclasses.dataclass(frozen=True)
 class PruneSpec:
-    """How to prune a LLaMA-family model.
+    """How to prune a LLaMA-family model; each field's meaning is its declaration's help.
 
-    Attributes:
-        ratio: fraction of the units (KV groups or query heads of attention, MLP channels) removed in
-            every selected layer, in [0, 1). A layer keeps ``floor(units * (1 - ratio))`` units, at
-            least one; query heads are counted per KV group (every group keeps the same number).
-        layers: ``all`` (uniform widths) or an inclusive range ``A-B`` of layer indices; LLM-Pruner
-            and Tailored-LLaMA prune ``4-29`` of LLaMA-7B's 32 layers.
-        round_to: kept MLP widths are rounded to a multiple of this (1: no rounding).
-        importance: criterion name from :data:`tailored_harness.prune.importance.CRITERIA`.
-        calibration: ``tasks`` (the requested tasks' training documents in their own prompts) or a
-            local ``.txt`` / ``.jsonl`` file (field ``text``); used only by gradient criteria.
-        samples: calibration samples (N), each ``seq_len`` tokens (L).
-        seed: seeds the calibration sample order and the ``random`` criterion.
-        attention_unit: ``kv_group`` (a KV head with the query heads that read it) or ``query_head``
-            (query heads within each KV group; every KV head stays); see :mod:`tailored_harness.prune.units`.
-        ranking: where units compete, a name from :data:`tailored_harness.prune.ranking.RANKINGS`:
-            ``layer`` (each layer keeps its own share; uniform widths) or ``global`` (one ranking over
-            all selected layers, as LLM-Pruner's ``--global_pruning``; the same total kept, at least
-            one unit per layer, so widths differ between layers).
-        group_reduction: how a unit's score combines its members' (the projections it owns rows or
-            columns of), a name from :data:`tailored_harness.prune.importance.REDUCTIONS`: ``sum``
-            (LLM-Pruner's default) or ``max``.
+    A layer keeps ``floor(units * (1 - ratio))`` units, at least one; query heads are counted per KV
+    group (every group keeps the same number). LLM-Pruner and Tailored-LLaMA prune layers ``4-29`` of
+    LLaMA-7B's 32. Criteria are :data:`tailored_harness.prune.importance.CRITERIA`, rankings
+    :data:`tailored_harness.prune.ranking.RANKINGS`, reductions
+    :data:`tailored_harness.prune.importance.REDUCTIONS`; units :mod:`tailored_harness.prune.units`.
     """
 
-    ratio: float = 0.0
-    layers: str = ALL_LAYERS
-    round_to: int = 1
-    importance: str = "param_first"
-    calibration: str = TASKS_SOURCE
-    samples: int = 10
-    seq_len: int = 64
-    seed: int = 0
-    attention_unit: str = HISTORICAL_ATTENTION_UNIT
-    ranking: str = HISTORICAL["ranking"]
-    group_reduction: str = HISTORICAL["group_reduction"]
+    ratio: float = option(0.0, "prune_ratio", Number(0, 1, high_open=True, note=", e.g. 0.2 (0: no pruning)"),
+                          "fraction of attention units and MLP channels removed per selected layer, in [0, 1); "
+                          "0: no pruning", cli="--ratio")
+    layers: str = option(ALL_LAYERS, "prune_layers", None,
+                         "`all` or an inclusive range such as `4-29` (LLM-Pruner's and Tailored-LLaMA's setting "
+                         "for 7B)", cli="--layers")
+    round_to: int = option(1, "round_to", Integer(1), "kept MLP widths rounded to a multiple of this")
+    importance: str = option("param_first", "importance", Choice(_criteria, "criterion"),
+                             "the importance criterion: `l1`, `l2`, `random`, `vectorize`, `param_first`, "
+                             "`param_second`, `param_mix`")
+    calibration: str = option(TASKS_SOURCE, "calibration",
+                              Text(f"be '{TASKS_SOURCE}' or a local {' or '.join(CALIBRATION_SUFFIXES)} file",
+                                   _calibration_source),
+                              "`tasks` (the requested tasks' training documents, in their prompts; loss on the "
+                              "gold continuation) or a `.txt`/`.jsonl` file of general text (loss on every token)")
+    samples: int = option(10, "calibration_samples", Integer(1),
+                          "N calibration samples for the gradient criteria", cli="--samples")
+    seq_len: int = option(64, "calibration_len", Integer(2),
+                          "L, tokens per calibration sample (task contexts longer than L are cut from the left)",
+                          cli="--seq-len")
+    seed: int = option(0, "prune_seed", Integer(), "calibration order and the `random` criterion", cli="--seed")
+    attention_unit: str = option(HISTORICAL_ATTENTION_UNIT, "attention_unit", Choice(ATTENTION_UNITS, "pruning unit"),
+                                 "`kv_group` (a KV head with the query heads that read it) or `query_head` (query "
+                                 "heads within each KV group, as many kept in every group; every KV head stays)")
+    ranking: str = option(HISTORICAL["ranking"], "prune_ranking", Choice(RANKINGS, "ranking"),
+                          "`layer` (each layer keeps its share: uniform widths) or `global` (one ranking over all "
+                          "selected layers, LLM-Pruner's `--global_pruning`: the same total kept, at least one "
+                          "unit per layer)", cli="--ranking")
+    group_reduction: str = option(HISTORICAL["group_reduction"], "group_reduction", Choice(_reductions, "reduction"),
+                                  "how a unit's score combines its projections' (LLM-Pruner's grouping strategy): "
+                                  "`sum` or `max`")
 
     def __post_init__(self) -> None:
-        from tailored_harness.prune.importance import CRITERIA, REDUCTIONS
-
-        ratio = self.ratio
-        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or not 0 <= ratio < 1:
-            raise TailoredError(f"prune_ratio={ratio!r} must be a number in [0, 1), e.g. 0.2 (0: no pruning)")
+        check_fields(self)
         parse_layers(self.layers)
-        for name, label in (("round_to", "round_to"), ("samples", "calibration_samples"), ("seq_len", "calibration_len")):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise TailoredError(f"{label}={value!r} must be a positive integer")
-        if self.seq_len < 2:
-            raise TailoredError(f"calibration_len={self.seq_len} must be at least 2 tokens")
-        if self.importance not in CRITERIA:
-            raise TailoredError(f"importance={self.importance!r} is not a criterion; valid: {', '.join(CRITERIA)}")
-        source = self.calibration
-        if not isinstance(source, str) or not (source == TASKS_SOURCE or source.endswith(CALIBRATION_SUFFIXES)):
-            raise TailoredError(f"calibration={source!r} must be '{TASKS_SOURCE}' or a local "
-                                f"{' or '.join(CALIBRATION_SUFFIXES)} file")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise TailoredError(f"prune_seed={self.seed!r} must be an integer")
-        if self.attention_unit not in ATTENTION_UNITS:
-            raise TailoredError(f"attention_unit={self.attention_unit!r} is not a pruning unit; valid: "
-                                f"{', '.join(ATTENTION_UNITS)}")
-        if self.ranking not in RANKINGS:
-            raise TailoredError(f"prune_ranking={self.ranking!r} is not a ranking; valid: {', '.join(RANKINGS)}")
-        if self.group_reduction not in REDUCTIONS:
-            raise TailoredError(f"group_reduction={self.group_reduction!r} is not a reduction; valid: "
-                                f"{', '.join(REDUCTIONS)}")
 
     @property
     def needs_calibration(self) -> bool:
@@ -111,10 +101,11 @@ class PruneSpec:
 
     @classmethod
     def from_args(cls, values: Mapping[str, Any]) -> "PruneSpec":
-        """The spec named by ``model_args``-style keys (:data:`ARGS`), e.g. ``{"prune_ratio": 0.2, ...}``."""
-        fields = {field: values[key] for key, field in ARGS.items()}
-        fields["layers"] = str(fields["layers"])  # model_args may parse a bare range such as 4-29 oddly
-        return cls(**fields)
+        """The spec named by ``model_args``-style keys, e.g. ``{"prune_ratio": 0.2, ...}``."""
+        values = dict(values)
+        if values.get("prune_layers") is not None:
+            values["prune_layers"] = str(values["prune_layers"])  # model_args may parse a bare range oddly
+        return options.from_args(cls, values)
 
     @property
     def kinds(self) -> tuple[str, ...]:

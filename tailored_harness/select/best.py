@@ -17,7 +17,6 @@ prompt specs, library versions), written atomically.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import time
@@ -27,6 +26,8 @@ from typing import Any, Callable, Sequence
 from tailored_harness.adapt import shots as shots_mod
 from tailored_harness.adapt import store
 from tailored_harness.adapt.spec import AdaptSpec
+from tailored_harness.core import artifacts
+from tailored_harness.core.cache import building
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.core.paths import cache_dir, read_json, write_text_atomic
 from tailored_harness.select import crossval, pools
@@ -67,11 +68,13 @@ def choice_path(key: str) -> Path:
 
 
 def _fingerprint(identity: dict[str, Any], name: str, variants: list, pairs: dict[str, list], adapt: AdaptSpec,
-                 prompt: PromptSpec, precision: str) -> str:
-    configs = hashlib.sha256("|".join(store.task_config_hash(v) for v in variants).encode()).hexdigest()[:16]
-    examples = store.examples_digest([pair for member in pairs for pair in pairs[member]])
-    spec = {**adapt.to_dict(), "precision": precision, "prompt": prompt.to_dict(), "select_version": SELECT_VERSION}
-    return store.fingerprint(identity, name, configs, examples, spec)
+                 prompt: PromptSpec, precision: str, tokenizer) -> str:
+    """The choice's name: the model, the task's template variants and their shots, the tokenizer, the specs."""
+    recipe = {"model": identity, "task": name, "configs": [store.task_config_hash(v) for v in variants],
+              "examples": store.examples_digest([pair for member in pairs for pair in pairs[member]]),
+              "adapt": adapt.to_dict(), "precision": precision, "prompt": prompt.to_dict(),
+              "tokenizer": artifacts.tokenizer_digest(tokenizer)}
+    return artifacts.fingerprint("prompt-choices", SELECT_VERSION, recipe, ("peft", "torch", "transformers"))
 
 
 def _check_same_answers(name: str, pairs: dict[str, list[tuple[str, str]]]) -> None:
@@ -105,40 +108,56 @@ def choose_template(model, tokenizer, task, name: str, adapt: AdaptSpec, prompt:
     variants = {member: pools.in_template(task, member) for member in pool}
     pairs = {member: [scored_pair(variant, docs[i]) for i in picked] for member, variant in variants.items()}
     _check_same_answers(name, pairs)
-    key = _fingerprint(identity, name, list(variants.values()), pairs, adapt, prompt, train.precision(model))
+    key = _fingerprint(identity, name, list(variants.values()), pairs, adapt, prompt, train.precision(model), tokenizer)
     path = choice_path(key)
-    record = read_json(path)
-    if isinstance(record, dict) and record.get("fingerprint") == key:
-        logger.info("reusing cached template choice for %s: %s (%s)", name, record["chosen"], path)
-        return model, Choice(name, variants[record["chosen"]], record, path, True)
-    folds = crossval.folds([labels[i] for i in picked], prompt.folds, adapt.seed)
-    logger.info("choosing the template of %s among %d by %d-fold cross-validation on %d shots of its %s split "
-                "(%d adapter trainings)", name, len(pool), prompt.folds, len(picked), split,
-                len(pool) * prompt.folds)
-    started = time.monotonic()
-    scores: dict[str, list[float]] = {}
-    for member in pool:
-        scores[member] = []
-        for index, held_out in enumerate(folds):
-            held = set(held_out)
-            rest = [pairs[member][j] for j in range(len(picked)) if j not in held]
-            peft_model, _ = train.train_adapter(model, tokenizer, rest, adapt, progress=progress,
-                                                desc=f"{name}: {member} fold {index + 1}/{len(folds)}")
-            values = scorer(peft_model, variants[member], [docs[picked[j]] for j in held_out])
-            model = peft_model.unload()
-            scores[member].append(crossval.mean(values))
-        logger.info("%s in template %s: fold scores %s", name, member, [round(s, 4) for s in scores[member]])
-    chosen = crossval.choose(scores, list(pool))
-    record = {"fingerprint": key, "task": name, "split": split, "documents": picked,
-              "folds": [[picked[j] for j in fold] for fold in folds], "metric": primary_metric(task),
-              "templates": list(pool), "scores": scores,
-              "means": {member: crossval.mean(values) for member, values in scores.items()}, "chosen": chosen,
-              "spec": {"adapt": adapt.to_dict(), "prompt": prompt.to_dict()}, "model": identity,
-              "seconds": round(time.monotonic() - started, 2)}
-    write_text_atomic(path, json.dumps(record, indent=1, sort_keys=True))
+
+    def finished() -> bool:
+        record = read_json(path)
+        return isinstance(record, dict) and record.get("fingerprint") == key
+
+    with building(path, finished, "template choice") as done:  # one process cross-validates, the others wait
+        if done:
+            record = read_json(path)
+            logger.info("reusing cached template choice for %s: %s (%s)", name, record["chosen"], path)
+            return model, Choice(name, variants[record["chosen"]], record, path, True)
+        started = time.monotonic()
+        folds = crossval.folds([labels[i] for i in picked], prompt.folds, adapt.seed)
+        model, scores = _cross_validate(model, tokenizer, name, variants, pairs, [docs[i] for i in picked], folds,
+                                        adapt, scorer, progress)
+        chosen = crossval.choose(scores, list(pool))
+        record = {"fingerprint": key, "task": name, "split": split, "documents": picked,
+                  "folds": [[picked[j] for j in fold] for fold in folds], "metric": primary_metric(task),
+                  "templates": list(pool), "scores": scores,
+                  "means": {member: crossval.mean(values) for member, values in scores.items()}, "chosen": chosen,
+                  "spec": {"adapt": adapt.to_dict(), "prompt": prompt.to_dict()}, "model": identity,
+                  "seconds": round(time.monotonic() - started, 2)}
+        write_text_atomic(path, json.dumps(record, indent=1, sort_keys=True))
     logger.info("chose template %s for %s (mean %s %.4f): %s", chosen, name, record["metric"],
                 record["means"][chosen], path)
     return model, Choice(name, variants[chosen], record, path, False)
+
+
+def _cross_validate(model, tokenizer, name: str, variants: dict[str, Any], pairs: dict[str, list], shot_docs: list,
+                    folds: list[list[int]], adapt: AdaptSpec, scorer: Scorer, progress: bool):
+    """``(model, scores)``: each template's k fold scores (an adapter trained on the other folds' shots,
+    scored on the fold left out); ``model`` comes back free of LoRA layers."""
+    from tailored_harness.adapt import train
+
+    logger.info("choosing the template of %s among %d by %d-fold cross-validation on %d shots (%d adapter trainings)",
+                name, len(variants), len(folds), len(shot_docs), len(variants) * len(folds))
+    scores: dict[str, list[float]] = {}
+    for member, variant in variants.items():
+        scores[member] = []
+        for index, held_out in enumerate(folds):
+            held = set(held_out)
+            rest = [pairs[member][j] for j in range(len(shot_docs)) if j not in held]
+            peft_model, _ = train.train_adapter(model, tokenizer, rest, adapt, progress=progress,
+                                                desc=f"{name}: {member} fold {index + 1}/{len(folds)}")
+            values = scorer(peft_model, variant, [shot_docs[j] for j in held_out])
+            model = peft_model.unload()
+            scores[member].append(crossval.mean(values))
+        logger.info("%s in template %s: fold scores %s", name, member, [round(s, 4) for s in scores[member]])
+    return model, scores
 
 
 def choose_templates(model, tokenizer, tasks: dict[str, Any], adapt: AdaptSpec, prompt: PromptSpec,

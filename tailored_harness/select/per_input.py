@@ -28,8 +28,9 @@ from typing import Any, Sequence
 from tailored_harness.adapt import shots as shots_mod
 from tailored_harness.adapt import store
 from tailored_harness.adapt.spec import AdaptSpec
-from tailored_harness.core.errors import TailoredError
+from tailored_harness.core import artifacts
 from tailored_harness.core.cache import building
+from tailored_harness.core.errors import TailoredError
 from tailored_harness.core.paths import atomic_dir, cache_dir, is_finished, read_json
 from tailored_harness.select import prompt_pool, selectors
 from tailored_harness.select.spec import SelectSpec
@@ -84,15 +85,12 @@ def matcher_dir(key: str) -> Path:
     return cache_dir() / "matchers" / key
 
 
-def _fingerprint(identity: dict[str, Any], adapter: str | None, name: str, task, pool, shots: list, spec: SelectSpec,
-                 adapt: AdaptSpec) -> str:
-    import torch
-
-    blob = json.dumps({"model": identity, "adapter": adapter, "task": name, "config": store.task_config_hash(task),
-                       "pool": pool.digest(), "shots": store.examples_digest(shots), "select": spec.to_dict(),
-                       "adapt": adapt.to_dict(), "version": MATCH_VERSION, "torch": torch.__version__},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def _fingerprint(bench: "Workbench", pool, shots: list, spec: SelectSpec, adapt: AdaptSpec) -> str:
+    """The matcher's name: the scored model and adapter, the task, its pool and shots, the tokenizer, the specs."""
+    recipe = {"model": bench.identity, "adapter": bench.adapter, "task": bench.name,
+              "config": store.task_config_hash(bench.task), "pool": pool.digest(), "shots": store.examples_digest(shots),
+              "select": spec.to_dict(), "adapt": adapt.to_dict(), "tokenizer": artifacts.tokenizer_digest(bench.tokenizer)}
+    return artifacts.fingerprint("matchers", MATCH_VERSION, recipe, ("torch",))
 
 
 def _pool_for(name: str, spec: SelectSpec, indices: list[int], pairs: list) -> prompt_pool.Pool:
@@ -185,7 +183,7 @@ def _fit(chosen, bench: Workbench, pool: prompt_pool.Pool, entries, shots: Shots
     from safetensors.torch import load_file
 
     name = bench.name
-    key = _fingerprint(bench.identity, bench.adapter, name, bench.task, pool, shots.pairs, spec, adapt)
+    key = _fingerprint(bench, pool, shots.pairs, spec, adapt)
     folder = matcher_dir(key)
     with building(folder, lambda: is_finished(folder, RECORD, key, (WEIGHTS,), "matcher"), "matcher") as done:
         if done:

@@ -16,13 +16,12 @@ module: no torch.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
+from tailored_harness.core import artifacts
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.core.paths import prompts_dir
 
@@ -72,8 +71,7 @@ class Pool:
         return "".join(self.entries[i].text + self.separator for i in picks) + context
 
     def digest(self) -> str:
-        blob = json.dumps([self.separator, [dataclasses.astuple(e) for e in self.entries]], sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return artifacts.digest([self.separator, [dataclasses.astuple(e) for e in self.entries]])
 
 
 def read_pool_file(path: str | Path) -> dict[str, Any]:

@@ -12,9 +12,29 @@ from __future__ import annotations
 
 import dataclasses
 
+from tailored_harness.core.options import Boolean, Choice, Integer, Number, keys_of, option
+
+_ENGINE = "vLLM engine argument, passed through; `backend=vllm` only"
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineOptions:
+    """vLLM's engine arguments as ``model_args`` (declarations only), passed to vLLM as they are;
+    ``None``: vLLM's own default, or on the CPU :func:`tailored_harness.backends.vllm.engine_defaults`."""
+
+    tensor_parallel_size: int | None = option(None, "tensor_parallel_size", Integer(1), _ENGINE, shown="vLLM's")
+    data_parallel_size: int | None = option(None, "data_parallel_size", Integer(1), _ENGINE, shown="vLLM's")
+    max_model_len: int | None = option(None, "max_model_len", Integer(1),
+                                       f"{_ENGINE} (vLLM's name for `max_length`: give one)", shown="vLLM's")
+    gpu_memory_utilization: float | None = option(None, "gpu_memory_utilization", Number(0, 1, low_open=True),
+                                                  _ENGINE, shown="vLLM's")
+    kv_cache_memory_bytes: int | None = option(None, "kv_cache_memory_bytes", Integer(1), _ENGINE, shown="vLLM's")
+    enforce_eager: bool | None = option(None, "enforce_eager", Boolean(), _ENGINE, shown="vLLM's")
+    max_num_seqs: int | None = option(None, "max_num_seqs", Integer(1), _ENGINE, shown="vLLM's")
+
+
 #: vLLM engine arguments of ModelSpec, passed to vLLM as they are (None: vLLM's own default).
-VLLM_ENGINE_ARGS = ("tensor_parallel_size", "data_parallel_size", "max_model_len", "gpu_memory_utilization",
-                    "kv_cache_memory_bytes", "enforce_eager", "max_num_seqs")
+VLLM_ENGINE_ARGS = keys_of(EngineOptions)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,3 +58,12 @@ ADAPTER_STRATEGIES: dict[str, str] = {
     "merged": "tailored_harness.backends.vllm_adapters:MergedStrategy",
     "native": "tailored_harness.backends.vllm_adapters:NativeLoRAStrategy",
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingOptions:
+    """How ``backend=vllm`` serves adapters (declaration only; ``None``: :data:`DEFAULT_ADAPTER_STRATEGY`)."""
+
+    adapter_strategy: str | None = option(None, "adapter_strategy", Choice(tuple(ADAPTER_STRATEGIES), "strategy"),
+                                          "how `backend=vllm` serves per-task adapters: `merged` or `native` (see "
+                                          "\"vLLM backend\")", shown=f"`{DEFAULT_ADAPTER_STRATEGY}`")

@@ -1,8 +1,8 @@
 """The ``model_args`` of ``--model tailored`` as one frozen, validated spec.
 
-Every accepted key is a field of :class:`ModelSpec`; defaults live here and nowhere else. Keys for
-pruning and adaptation are added by the stages that use them, so the spec never accepts an argument
-that does nothing. Validation is pure (no torch, no file system): checks that depend on the machine,
+Every accepted key is a field of :class:`ModelSpec`, made from the options the stages declare (their
+specs' fields, :mod:`tailored_harness.core.options`): each key's default, check and help are written
+once, in its stage, and the spec, the ``tailored`` commands' flags and the README's table follow. Validation is pure (no torch, no file system): checks that depend on the machine,
 such as whether a model folder exists or CUDA is present, happen when the backend loads.
 """
 
@@ -15,11 +15,13 @@ import re
 from typing import Any, Mapping
 
 from tailored_harness.adapt.quant import QuantSpec
-from tailored_harness.adapt.spec import AdaptSpec, RecoverySpec, TellSpec, method_spec, scope_spec
+from tailored_harness.adapt.spec import AdaptMode, AdaptSpec, RecoverySpec, TellSpec, method_spec, scope_spec
+from tailored_harness.core import options
 from tailored_harness.core.errors import TailoredError
+from tailored_harness.core.options import Boolean, Choice, Integer, Text, check_fields, option
 from tailored_harness.prune.spec import PruneSpec
 from tailored_harness.select.spec import PromptSpec, SelectSpec
-from tailored_harness.spec.backends import ADAPTER_STRATEGIES, BACKENDS
+from tailored_harness.spec.backends import BACKENDS, EngineOptions, ServingOptions
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda|cuda:\d+|mps|mps:0)$")
@@ -27,150 +29,45 @@ DEVICE_CHOICES = "cpu, cuda, cuda:N, mps"
 BATCH_PATTERN = re.compile(r"^auto(:\d+)?$")
 
 
-def _choices(values) -> str:
-    return ", ".join(sorted(values))
-
-
 @dataclasses.dataclass(frozen=True)
-class ModelSpec:
-    """What ``--model tailored`` loads and how it scores.
+class LoadOptions:
+    """What is loaded and how it is run (declarations only: they become :class:`ModelSpec`'s first fields).
 
-    Attributes:
-        pretrained: local model folder or hub id of a causal LM of a supported family, or a local ``.gguf``
-            file (converted once into a cached folder, see :mod:`tailored_harness.models.gguf_import`).
-        gguf_file: name of a GGUF file inside the ``pretrained`` folder or hub repository (as
-            lm-eval's ``HFLM`` names it), for a folder that holds several.
-        tokenizer: tokenizer folder or hub id; defaults to ``pretrained``.
-        revision: hub revision of ``pretrained``.
-        backend: scoring backend, a name from :data:`tailored_harness.spec.backends.BACKENDS`.
-        dtype: weight dtype; ``auto`` keeps the checkpoint's dtype.
-        device: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; ``None`` picks CUDA when present.
-            A CUDA device on a machine without CUDA falls back to the CPU with one warning.
-        batch_size: requests per forward pass, or ``auto`` / ``auto:N`` (lm-eval's search).
-        max_batch_size: upper bound for the ``auto`` search.
-        max_length: context length override; ``None`` uses the model config.
-        trust_remote_code: allow code shipped with the checkpoint (``auto_map``).
-        prune_ratio, prune_layers, round_to, importance, calibration, calibration_samples,
-            calibration_len, prune_seed, attention_unit, prune_ranking, group_reduction: structured
-            pruning before scoring; see
-            :class:`tailored_harness.prune.spec.PruneSpec` (``prune_ratio=0``: no pruning).
-        shots, shot_draw, lora_r, lora_alpha, lora_dropout, lora_lr, epochs, train_batch_size, grad_accum,
-            warmup_ratio, adapt_max_len, adapt_seed: one LoRA adapter per task, trained on that
-            task's training documents; see :class:`tailored_harness.adapt.spec.AdaptSpec`
-            (``shots=0``: no adaptation). Their defaults are the spec's.
-        adapt_method: ``sft`` (the shots alone) or ``tell`` (anchored shots among general data);
-            ``tell_anchor``, ``general_data``, ``general_tokens`` configure TELL (``None``: the
-            defaults of :class:`tailored_harness.adapt.spec.TellSpec`) and need ``adapt_method=tell``.
-        adapt_scope: ``task`` (one adapter per task, the default) or ``general`` (LLM-Pruner's recovery:
-            one adapter on general instruction data, used for every task); ``recovery_data``,
-            ``recovery_examples``, ``recovery_epochs``, ``recovery_lr`` configure it (``None``: the
-            defaults of :class:`tailored_harness.adapt.spec.RecoverySpec`) and need
-            ``adapt_scope=general``. ``shots=0`` turns adaptation off in either scope.
-        adapt_quant, adapt_quant_double, adapt_quant_compute: QLoRA, adapters trained (and scored on
-            ``backend=hf``) on a 4-bit copy of the base; see :class:`tailored_harness.adapt.quant.QuantSpec`
-            (``adapt_quant=none``: plain LoRA; the other two need a scheme; ``None``: the defaults).
-        tensor_parallel_size, data_parallel_size, max_model_len, gpu_memory_utilization,
-            kv_cache_memory_bytes, enforce_eager, max_num_seqs: vLLM engine arguments, passed through
-            (``backend=vllm`` only; ``None``: vLLM's default, or on the CPU the defaults of
-            :func:`tailored_harness.backends.vllm.engine_defaults`). ``max_model_len`` is vLLM's name
-            for ``max_length``; give one of the two.
-        prompt, prompt_folds: the template each task is scored in; see
-            :class:`tailored_harness.select.spec.PromptSpec` (``prompt=best`` needs ``shots`` > 0).
-        prompt_select, prompt_m, prompt_pool, prompt_demos, prompt_seed, match_steps, match_batch, match_lr,
-            match_hidden, prompt_embed_len: per-input prompt selection (PILLOW); see
-            :class:`tailored_harness.select.spec.SelectSpec` (``prompt_select=none``: no selection).
-        adapter_strategy: how ``backend=vllm`` serves per-task adapters, a name from
-            :data:`tailored_harness.spec.backends.ADAPTER_STRATEGIES`; ``None``: ``merged``.
+    ``device=None`` picks CUDA when present; a CUDA device on a machine without CUDA falls back to the
+    CPU with one warning. ``batch_size`` may be ``auto`` / ``auto:N`` (lm-eval's search).
     """
 
-    pretrained: str
-    gguf_file: str | None = None
-    tokenizer: str | None = None
-    revision: str = "main"
-    backend: str = "hf"
-    dtype: str = "auto"
-    device: str | None = None
-    batch_size: int | str = 1
-    max_batch_size: int = 64
-    max_length: int | None = None
-    trust_remote_code: bool = False
-    prune_ratio: float = PruneSpec.ratio
-    prune_layers: str = PruneSpec.layers
-    round_to: int = PruneSpec.round_to
-    importance: str = PruneSpec.importance
-    calibration: str = PruneSpec.calibration
-    calibration_samples: int = PruneSpec.samples
-    calibration_len: int = PruneSpec.seq_len
-    prune_seed: int = PruneSpec.seed
-    attention_unit: str = PruneSpec.attention_unit
-    prune_ranking: str = PruneSpec.ranking
-    group_reduction: str = PruneSpec.group_reduction
-    shots: int = AdaptSpec.shots
-    shot_draw: str = AdaptSpec.draw
-    lora_r: int = AdaptSpec.r
-    lora_alpha: float = AdaptSpec.alpha
-    lora_dropout: float = AdaptSpec.dropout
-    lora_lr: float = AdaptSpec.learning_rate
-    epochs: int = AdaptSpec.epochs
-    train_batch_size: int = AdaptSpec.batch_size
-    grad_accum: int = AdaptSpec.grad_accum
-    warmup_ratio: float = AdaptSpec.warmup_ratio
-    adapt_max_len: int = AdaptSpec.max_len
-    adapt_seed: int = AdaptSpec.seed
-    adapt_method: str = "sft"
-    adapt_scope: str = "task"
-    recovery_data: str | None = None
-    recovery_examples: int | None = None
-    recovery_epochs: int | None = None
-    recovery_lr: float | None = None
-    tell_anchor: str | None = None
-    general_data: str | None = None
-    general_tokens: int | None = None
-    adapt_quant: str = QuantSpec.scheme
-    adapt_quant_double: bool | None = None
-    adapt_quant_compute: str | None = None
-    prompt: str = PromptSpec.choice
-    prompt_folds: int = PromptSpec.folds
-    prompt_select: str = SelectSpec.select
-    prompt_m: int = SelectSpec.m
-    prompt_pool: str | None = SelectSpec.pool
-    prompt_demos: int = SelectSpec.demos
-    prompt_seed: int = SelectSpec.seed
-    match_steps: int = SelectSpec.steps
-    match_batch: int = SelectSpec.batch
-    match_lr: float = SelectSpec.learning_rate
-    match_hidden: int = SelectSpec.hidden
-    prompt_embed_len: int = SelectSpec.embed_len
-    tensor_parallel_size: int | None = None
-    data_parallel_size: int | None = None
-    max_model_len: int | None = None
-    gpu_memory_utilization: float | None = None
-    kv_cache_memory_bytes: int | None = None
-    enforce_eager: bool | None = None
-    max_num_seqs: int | None = None
-    adapter_strategy: str | None = None
+    pretrained: str = option(dataclasses.MISSING, "pretrained", Text("name a model folder or hub id"),
+                             "local model folder, hub id, or `.gguf` file (see \"GGUF files\")")
+    gguf_file: str | None = option(None, "gguf_file", Text("name a .gguf file", lambda v: v.endswith(".gguf")),
+                                   "a GGUF file inside the `pretrained` folder or hub repository, as `HFLM` names it",
+                                   shown="none")
+    tokenizer: str | None = option(None, "tokenizer", Text("be a tokenizer folder or hub id"),
+                                   "tokenizer folder or hub id", shown="`pretrained`")
+    revision: str = option("main", "revision", Text("be a hub revision"), "hub revision")
+    backend: str = option("hf", "backend", Choice(tuple(BACKENDS), "backend"),
+                          "scoring backend: `hf` = lm-eval's `HFLM`, `vllm` = lm-eval's `VLLM` (see \"vLLM backend\")")
+    dtype: str = option("auto", "dtype", Choice(DTYPES, "dtype"), "weight dtype; `auto` keeps the checkpoint's")
+    device: str | None = option(None, "device", None, "`cpu`, `cuda`, `cuda:N`, `mps`", shown="CUDA if present")
+    batch_size: int | str = option(1, "batch_size", None, "requests per forward pass: an integer, `auto` or `auto:N`")
+    max_batch_size: int = option(64, "max_batch_size", Integer(1), "bound for `batch_size=auto`")
+    max_length: int | None = option(None, "max_length", Integer(1), "context length override", shown="model config")
+    trust_remote_code: bool = option(False, "trust_remote_code", Boolean(), "allow code shipped with the checkpoint")
+
+
+#: The declarations :class:`ModelSpec` is made of, in the order of its fields and of the README's table.
+SECTIONS = (LoadOptions, PruneSpec, AdaptSpec, AdaptMode, TellSpec, RecoverySpec, QuantSpec, PromptSpec, SelectSpec,
+            EngineOptions, ServingOptions)
+
+
+class _ModelSpecMethods:
+    """Checks and stage specs of :class:`ModelSpec` (its fields come from :data:`SECTIONS`)."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.pretrained, str) or not self.pretrained.strip():
-            raise TailoredError(f"pretrained={self.pretrained!r} must name a model folder or hub id")
-        for name in ("tokenizer", "revision", "gguf_file"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise TailoredError(f"{name}={value!r} must be a string")
-        if self.gguf_file is not None and not self.gguf_file.endswith(".gguf"):
-            raise TailoredError(f"gguf_file={self.gguf_file!r} must name a .gguf file")
-        if self.backend not in BACKENDS:
-            raise TailoredError(f"backend={self.backend!r} is not a backend; valid: {_choices(BACKENDS)}")
-        if self.dtype not in DTYPES:
-            raise TailoredError(f"dtype={self.dtype!r} is not a dtype; valid: {', '.join(DTYPES)}")
+        check_fields(self)  # every declared check, in the order of SECTIONS
         if self.device is not None and not DEVICE_PATTERN.match(str(self.device)):
             raise TailoredError(f"device={self.device!r} is not a device; valid: {DEVICE_CHOICES}")
         self._check_batch_size()
-        _positive_int("max_batch_size", self.max_batch_size)
-        if self.max_length is not None:
-            _positive_int("max_length", self.max_length)
-        if not isinstance(self.trust_remote_code, bool):
-            raise TailoredError(f"trust_remote_code={self.trust_remote_code!r} must be True or False")
         self._check_engine_args()
         self.prune_spec()  # validates the pruning fields
         self.adapt_spec()  # and the adaptation fields
@@ -250,19 +147,6 @@ class ModelSpec:
         if self.max_model_len is not None and self.max_length is not None:
             raise TailoredError(f"max_length={self.max_length!r} and max_model_len={self.max_model_len!r} name the "
                                 "same limit (max_model_len is vLLM's name for it); give one of the two")
-        if self.adapter_strategy is not None and self.adapter_strategy not in ADAPTER_STRATEGIES:
-            raise TailoredError(f"adapter_strategy={self.adapter_strategy!r} is not a strategy; "
-                                f"valid: {_choices(ADAPTER_STRATEGIES)}")
-        for name in ("tensor_parallel_size", "data_parallel_size", "max_model_len", "kv_cache_memory_bytes",
-                     "max_num_seqs"):
-            if getattr(self, name) is not None:
-                _positive_int(name, getattr(self, name))
-        fraction = self.gpu_memory_utilization
-        if fraction is not None and (isinstance(fraction, bool) or not isinstance(fraction, (int, float))
-                                     or not 0 < fraction <= 1):
-            raise TailoredError(f"gpu_memory_utilization={fraction!r} must be a number in (0, 1]")
-        if self.enforce_eager is not None and not isinstance(self.enforce_eager, bool):
-            raise TailoredError(f"enforce_eager={self.enforce_eager!r} must be True or False")
 
     def _check_batch_size(self) -> None:
         value = self.batch_size
@@ -286,9 +170,9 @@ class ModelSpec:
         if "pretrained" not in args:
             raise TailoredError("model_args needs pretrained=<model folder or hub id>")
         values = dict(args)
-        for key in ("prompt_select", "tell_anchor", "adapt_quant"):
-            if key in values and values[key] is None:
-                values[key] = "none"  # lm-eval's model_args parser reads the word none as None
+        for d in options.declared(cls):
+            if d.option.word_none and d.option.key in values and values[d.option.key] is None:
+                values[d.option.key] = "none"  # lm-eval's model_args parser reads the word none as None
         if isinstance(values.get("batch_size"), str) and values["batch_size"].isdigit():
             values["batch_size"] = int(values["batch_size"])
         return cls(**values)
@@ -302,6 +186,16 @@ class ModelSpec:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise TailoredError(f"{name}={value!r} must be a positive integer")
+def _docstring() -> str:
+    lines = ["What ``--model tailored`` loads and how it scores: its ``model_args``, validated.", "",
+             "One field per option declared by :data:`SECTIONS` (each declaration holds the default, the check",
+             "and the help; ``tailored options`` prints them as a table). Fields by section:", ""]
+    for section in SECTIONS:
+        lines.append(f"    {section.__name__}: {', '.join(options.keys_of(section))}")
+    return "\n".join(lines) + "\n"
+
+
+ModelSpec = dataclasses.make_dataclass("ModelSpec", options.model_fields(SECTIONS), bases=(_ModelSpecMethods,),
+                                       frozen=True)
+ModelSpec.__module__ = __name__
+ModelSpec.__doc__ = _docstring()

@@ -124,16 +124,13 @@ class ReferenceSpec:
 
     def fingerprint(self) -> str:
         """Hash of the recipe and the libraries that shape the weights: names a build's cache folder."""
-        import tokenizers
-        import torch
-        import transformers
+        from tailored_harness.core import artifacts
 
-        return _digest({**self._recipe(), "torch": torch.__version__, "transformers": transformers.__version__,
-                        "tokenizers": tokenizers.__version__})
+        return artifacts.fingerprint("reference", RECIPE_VERSION, self._recipe(), ("tokenizers", "torch", "transformers"))
 
     def recipe_fingerprint(self) -> str:
         """Hash of the recipe without the library versions: it names the shipped weights, which are a
-        file and do not change with the libraries."""
+        file and do not change with the libraries (so its formula stays as the weights were shipped with)."""
         return _digest(self._recipe())
 
 
