@@ -94,9 +94,10 @@ def dequantized_base(base: str, quant, identity: dict, tokenizer: str, dtype: st
     """
     import importlib.metadata
 
-    recipe = {"model": identity, "quant": quant.to_dict(), "dtype": dtype}
-    key = artifacts.fingerprint("dequantized", DEQUANTIZE_VERSION, {**recipe, "bitsandbytes": importlib.metadata.version("bitsandbytes")})
-    recipe.update(version=DEQUANTIZE_VERSION, bitsandbytes=importlib.metadata.version("bitsandbytes"))
+    recipe = {"model": identity, "quant": quant.to_dict(), "dtype": dtype,
+              "bitsandbytes": importlib.metadata.version("bitsandbytes")}
+    key = artifacts.fingerprint("dequantized", DEQUANTIZE_VERSION, recipe)
+    recipe["version"] = DEQUANTIZE_VERSION  # in the record too, beside what the key was made of
     folder = cache_dir() / "dequantized" / key
     with building(folder, lambda: is_finished(folder, DEQUANTIZED_REPORT, key, ("config.json", "*.safetensors"),
                                               "dequantized model"), "dequantized model") as done:

@@ -17,6 +17,7 @@ import importlib
 import importlib.metadata
 import json
 import re
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from tailored_harness.core.errors import TailoredError
@@ -93,4 +94,4 @@ def hub_commit(repo_id: str, revision: str = "main") -> str:
     except (OSError, HFValidationError, LocalEntryNotFoundError) as err:
         raise TailoredError(f"could not resolve pretrained={repo_id!r} at revision={revision!r} to a commit: "
                             f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}") from err
-    return folder.rstrip("/").rsplit("/", 1)[-1]
+    return Path(folder).name  # the snapshot folder is named by its commit

@@ -27,11 +27,11 @@ def first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def _excepthook(exc_type, exc, tb, _previous=None):
+def _excepthook(exc_type, exc, tb, previous):
     if isinstance(exc, TailoredError):
         print(f"error: --model tailored: {exc}", file=sys.stderr)
         return
-    (_previous or sys.__excepthook__)(exc_type, exc, tb)
+    previous(exc_type, exc, tb)
 
 
 def install_excepthook() -> None:

@@ -61,7 +61,11 @@ class Option:
 
 def option(default: Any, key: str, check: Callable[[str, Any], None] | None, help: str, **extra: Any):
     """A dataclass field declaring an :class:`Option`; ``default`` may be ``dataclasses.MISSING`` (required)."""
-    meta = {METADATA_KEY: Option(key, check, help, **extra)}
+    return _field(default, Option(key, check, help, **extra))
+
+
+def _field(default: Any, declared_option: Option):
+    meta = {METADATA_KEY: declared_option}
     if default is dataclasses.MISSING:
         return dataclasses.field(metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -129,10 +133,7 @@ def model_fields(classes: Iterable[type]) -> list[tuple[str, Any, dataclasses.Fi
             if d.option.key in seen:
                 raise TypeError(f"model_args key {d.option.key!r} is declared twice (again in {cls.__name__})")
             seen.add(d.option.key)
-            default = None if d.option.given_only else d.default
-            out.append((d.option.key, d.annotation, option(default, d.option.key, d.option.check, d.option.help,
-                                                           cli=d.option.cli, given_only=d.option.given_only,
-                                                           word_none=d.option.word_none, shown=d.option.shown)))
+            out.append((d.option.key, d.annotation, _field(None if d.option.given_only else d.default, d.option)))
     return out
 
 

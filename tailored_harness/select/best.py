@@ -111,13 +111,15 @@ def choose_template(model, tokenizer, task, name: str, adapt: AdaptSpec, prompt:
     key = _fingerprint(identity, name, list(variants.values()), pairs, adapt, prompt, train.precision(model), tokenizer)
     path = choice_path(key)
 
-    def finished() -> bool:
-        record = read_json(path)
-        return isinstance(record, dict) and record.get("fingerprint") == key
+    found: dict[str, Any] = {}
+
+    def finished() -> bool:  # keeps what it read, so a reused choice is read once
+        found["record"] = read_json(path)
+        return isinstance(found["record"], dict) and found["record"].get("fingerprint") == key
 
     with building(path, finished, "template choice") as done:  # one process cross-validates, the others wait
         if done:
-            record = read_json(path)
+            record = found["record"]
             logger.info("reusing cached template choice for %s: %s (%s)", name, record["chosen"], path)
             return model, Choice(name, variants[record["chosen"]], record, path, True)
         started = time.monotonic()
