@@ -5,7 +5,7 @@ every task: documents, accuracy, and, for tasks whose choices are the same for e
 (BoolQ's " no" / " yes"), the share of documents on which each choice scored highest. Then, for each
 ``--pair OTHER=BASE`` (default: every ``*_adapt50_sN`` against its ``*_param_first``, or ``dense``), how many answers
 OTHER changed against BASE, and how many of those went from wrong to right and from right to wrong.
-This is where the README's "answers yes on 9% of documents" and "flips 43 to 47 answers" come from.
+This is where docs/suites.md's "answers yes on 9% of documents" and "flips 43 to 47 answers" come from.
 
 Usage: ``python benchmarks/answer_shares.py [--runs results/runs/smollm2] [--pair p20_adapt50_s0=p20_param_first]``
 """

@@ -1,5 +1,12 @@
 """Bad input, a matrix: each row is one ``lm_eval --model tailored`` run that must end in one ``error:``
-line naming the bad value and what is valid, with no traceback and nothing left in the cache."""
+line naming the bad value and what is valid, with no traceback and nothing left in the cache.
+
+Most rows run lm-eval in this process (``simple_evaluate``): the run must raise a
+:class:`TailoredError` whose message is one line holding the needles, which is what the start-up hook
+prints as ``error: --model tailored: ...``. A few rows (:data:`CLI_ROWS`) run the real ``lm_eval``
+command, to show that the one line is all a user sees: errors raised while lm-eval builds the model,
+while it resolves the tasks, while the model loads and while the cache is written.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +20,7 @@ import pytest
 
 from conftest import REPO_ROOT, run_cli
 from tailored_harness.core import cache, paths
-
-pytestmark = pytest.mark.slow
+from tailored_harness.core.errors import TailoredError
 
 
 def _unwritable(tmp_path: Path) -> Path | None:
@@ -92,10 +98,19 @@ ROWS = {  # name: (model_args after pretrained=, tasks, needles the one error li
                                      ["'gpt2'", "llama, mistral, qwen2, qwen3, gemma3_text, phi3"]),
     "unknown architecture, adapted": ("{gpt2},shots=4", "synth_boolq", ["'gpt2'", "supported"]),
     "vllm without vllm": ("{model},backend=vllm", "synth_boolq", ["backend=vllm", "vllm"]),
+    "TELL with prompt=best": ("{model},shots=4,adapt_method=tell,prompt=best", "synth_boolq",
+                              ["adapt_method=tell", "prompt=best", "plain (sft) adapters", "prompt=default"]),
+    "TELL with prompt=best on vllm": ("{model},shots=4,adapt_method=tell,prompt=best,backend=vllm", "synth_boolq",
+                                      ["adapt_method=tell", "prompt=best", "plain (sft) adapters", "prompt=default"]),
+    "TELL with prompt_select": ("{model},shots=4,adapt_method=tell,prompt_select=match", "synth_boolq",
+                                ["adapt_method=tell", "prompt_select", "plain (sft) adapters"]),
     "adapter_strategy on hf": ("{model},adapter_strategy=native", "synth_boolq", ["adapter_strategy", "backend=vllm"]),
     "read-only cache": ("{model},prune_ratio=0.5", "synth_boolq", ["cannot write", "TAILORED_HARNESS_CACHE"]),
     "full disk": ("{model},prune_ratio=0.5", "synth_boolq", ["cannot write", "No space left on device (ENOSPC)"]),
 }
+
+#: The rows run as a real ``lm_eval`` process (the rest run in this process).
+CLI_ROWS = ("unknown key", "unknown task", "weights do not fit config", "full disk")
 
 #: Put first on PYTHONPATH for the "full disk" row: the disk fills up as the pruned checkpoint's last
 #: file is written, after its weights (the way a real full disk interrupts a write).
@@ -118,19 +133,42 @@ def _left_in(root: Path) -> list[str]:
     return left
 
 
-@pytest.mark.parametrize("row", list(ROWS))
-def test_bad_input_is_one_error_line_naming_it_and_leaves_nothing(row, tiny_model_dir, tmp_path):
+def _setup(row: str, tiny: Path, tmp_path: Path) -> tuple[str, str, Path, dict[str, str]]:
+    """The row's ``model_args``, its tasks, the cache root it runs on, and the folder of its extra tasks."""
     if row == "vllm without vllm" and importlib.util.find_spec("vllm") is not None:
         pytest.skip("vLLM is installed here")
-    model_args, tasks, needles = ROWS[row]
-    values = _fixtures(tiny_model_dir, tmp_path)
+    model_args, tasks, _ = ROWS[row]
+    values = _fixtures(tiny, tmp_path)
     root = tmp_path / "cache"
     if row == "read-only cache":
         root = _unwritable(tmp_path)
         if root is None:
             pytest.skip("no folder here refuses writes to this user")
-    args = ["lm_eval", "--model", "tailored", "--model_args",
-            "pretrained=" + model_args.format(model=tiny_model_dir, **values), "--tasks", tasks, "--limit", "2",
+    return "pretrained=" + model_args.format(model=tiny, **values), tasks, root, values
+
+
+@pytest.mark.parametrize("row", [row for row in ROWS if row not in CLI_ROWS])
+def test_bad_input_raises_one_line_naming_it_and_leaves_nothing(row, tiny_model_dir, tmp_path, monkeypatch):
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    model_args, tasks, root, values = _setup(row, tiny_model_dir, tmp_path)
+    monkeypatch.setenv(paths.CACHE_ENV, str(root))
+    with pytest.raises(TailoredError) as raised:
+        lm_eval.simple_evaluate(model="tailored", model_args=model_args, tasks=tasks.split(","), limit=2,
+                                device="cpu", task_manager=TaskManager(include_path=values["tasks"]))
+    message = str(raised.value)
+    assert "\n" not in message.strip(), message
+    for needle in ROWS[row][2]:
+        assert needle in message, message
+    assert _left_in(root) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("row", CLI_ROWS)
+def test_bad_input_is_one_error_line_naming_it_and_leaves_nothing(row, tiny_model_dir, tmp_path):
+    model_args, tasks, root, values = _setup(row, tiny_model_dir, tmp_path)
+    args = ["lm_eval", "--model", "tailored", "--model_args", model_args, "--tasks", tasks, "--limit", "2",
             "--include_path", values["tasks"]]
     env = {paths.CACHE_ENV: str(root)}
     if row == "full disk":
@@ -141,6 +179,6 @@ def test_bad_input_is_one_error_line_naming_it_and_leaves_nothing(row, tiny_mode
     assert result.returncode != 0 and "Traceback" not in result.stderr + result.stdout, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr[-3000:]
-    for needle in needles:
+    for needle in ROWS[row][2]:
         assert needle in errors[0], errors[0]
     assert _left_in(root) == []

@@ -1,4 +1,4 @@
-"""Options declared once (core/options.py): ModelSpec, the CLI and the README's table all follow them."""
+"""Options declared once (core/options.py): ModelSpec, the CLI and the docs' options table all follow them."""
 
 from __future__ import annotations
 
@@ -79,18 +79,18 @@ def test_the_commands_take_every_stage_option():
         assert set(options.keys_of(section)) <= dests["adapt"], section.__name__
 
 
-def test_the_readme_table_is_the_declared_one():
+def test_the_docs_table_is_the_declared_one():
     from tailored_harness.cli.options import replaced
 
-    readme = (REPO_ROOT / "README.md").read_text()
-    assert replaced(readme, "README.md") == readme, "run: tailored options --write README.md"
+    page = (REPO_ROOT / "docs" / "options.md").read_text()
+    assert replaced(page, "docs/options.md") == page, "run: tailored options --write docs/options.md"
 
 
 def test_the_check_command_fails_on_a_stale_table(tmp_path, capsys):
     from tailored_harness.cli.main import main
     from tailored_harness.cli.options import BEGIN, END
 
-    stale = tmp_path / "README.md"
+    stale = tmp_path / "options.md"
     stale.write_text(f"intro\n{BEGIN}\n| old | table |\n{END}\nrest\n")
     assert main(["options", "--check", str(stale)]) == 1
     assert main(["options", "--write", str(stale)]) == 0

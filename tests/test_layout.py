@@ -19,7 +19,7 @@ pytestmark = pytest.mark.numeric  # rerun by .ci/run on torch's default kernels 
 
 PACKAGE = "tailored_harness"
 #: The stage folders from the bottom up. A module may import from its own folder and from folders of
-#: lower rows, never from its row or above: the README's "Layout" section lists them in this order.
+#: lower rows, never from its row or above: docs/development.md's "Layout" section lists them in this order.
 LAYERS = (
     ("core",),
     ("taskio", "models"),
@@ -137,8 +137,8 @@ def test_no_top_level_modules_beside_the_stage_folders():
     assert top == ["__init__.py"]
 
 
-def test_readme_layout_has_one_line_per_folder_in_layer_order():
-    text = (REPO_ROOT / "README.md").read_text()
+def test_documented_layout_has_one_line_per_folder_in_layer_order():
+    text = (REPO_ROOT / "docs" / "development.md").read_text()
     section = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
     listed = re.findall(rf"^- `{PACKAGE}/(\w+)/`", section, flags=re.M)
     assert listed == [folder for row in LAYERS for folder in row]

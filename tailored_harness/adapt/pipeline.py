@@ -98,7 +98,7 @@ def adapt_task(model, tokenizer, task, name: str, spec: AdaptSpec, model_identit
     spec = method.train_spec(spec)
     if getattr(task.config, "num_fewshot", None):
         logger.warning("task %s is scored with num_fewshot=%s; its adapter is trained on the zero-shot format "
-                       "(see the README, 'Adaptation')", name, task.config.num_fewshot)
+                       "(see docs/adaptation.md)", name, task.config.num_fewshot)
     precision = train.precision(model)
     if planned is None or planned.precision != precision:
         planned = plan_adapter(tokenizer, task, name, spec, model_identity, precision, method)

@@ -55,7 +55,7 @@ class QuantSpec:
 
     scheme: str = option("none", "adapt_quant", Choice(SCHEMES, "4-bit scheme"),
                          "QLoRA: `nf4` or `fp4` trains each adapter on a 4-bit copy of the base (bitsandbytes; "
-                         "`pip install 'tailored-harness[qlora]'`), `none`: plain LoRA (see \"QLoRA\")",
+                         "`pip install 'tailored-harness[qlora]'`), `none`: plain LoRA (docs/adaptation.md)",
                          word_none=True)
     double_quant: bool = option(True, "adapt_quant_double", Boolean(),
                                 "with `adapt_quant` only: double quantization of the per-block scales",

@@ -101,10 +101,10 @@ class AdaptMode:
 
     method: str = option("sft", "adapt_method", Choice(METHODS, "method"),
                          "`sft` (the shots alone) or `tell` (each shot behind the task's anchor, shuffled into "
-                         "general data; see \"TELL\")")
+                         "general data; docs/adaptation.md)")
     scope: str = option("task", "adapt_scope", Choice(SCOPES, "scope"),
                         "`task` (one adapter per task, on its shots) or `general` (LLM-Pruner's recovery: one "
-                        "adapter on general instruction data, used for every task; see \"General recovery\")")
+                        "adapter on general instruction data, used for every task; docs/adaptation.md)")
 
     def __post_init__(self) -> None:
         check_fields(self)

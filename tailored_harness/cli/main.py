@@ -16,7 +16,7 @@
     tailored export-submission DIR --out P   package a run: results, request file, model card, manifest
     tailored verify-submission P             recheck a package's sha256s (exit 1 naming the first bad file)
     tailored cache ls|verify|rm              see the cache, rehash it (exit 1 naming damage), remove entries
-    tailored options [--write|--check F]     the model_args reference as a Markdown table (README's copy kept current)
+    tailored options [--write|--check F]     the model_args reference as a Markdown table (docs/options.md's copy kept current)
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ Everything else is derived from those declarations, so adding a setting touches 
 ``ModelSpec`` (the ``model_args`` of ``--model tailored``) is assembled from the stages' declarations
 (:func:`model_fields`), a spec is built from ``model_args``-style keys by :func:`from_args`, checked
 by :func:`check_fields`, the ``tailored`` commands get their flags from :func:`add_cli_options`, and
-the README's ``model_args`` table is :func:`markdown_table` (``tailored options``; a test fails when
-the README's copy differs).
+the ``model_args`` table of ``docs/options.md`` is :func:`markdown_table` (``tailored options``; a test
+fails when that copy differs).
 
 A check is a callable ``check(key, value)`` that raises :class:`TailoredError` naming the key, the bad
 value and what is valid; :class:`Integer`, :class:`Number`, :class:`Choice`, :class:`Boolean` and
@@ -37,13 +37,13 @@ class Option:
     Attributes:
         key: the ``model_args`` key (also the CLI flag's destination).
         check: validates a given value (see the module docstring); ``None``: the spec checks it.
-        help: one sentence for the README's table and the CLI's ``--help``.
+        help: one sentence for the options table and the CLI's ``--help``.
         cli: the CLI flag when it is not ``--`` + ``key`` with dashes (``--ratio`` for ``prune_ratio``).
         given_only: ``ModelSpec`` holds ``None`` until the user gives a value, and ``None`` means the
             stage's default (settings that need another setting, such as TELL's under ``adapt_method=tell``).
         word_none: ``none`` is a value of this setting, not "nothing" (lm-eval's ``model_args`` parser
             reads the word ``none`` as ``None``; it is turned back into ``"none"``).
-        shown: the default as the README's table shows it, when the value alone says too little.
+        shown: the default as the options table shows it, when the value alone says too little.
     """
 
     key: str

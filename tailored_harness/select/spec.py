@@ -27,7 +27,7 @@ class PromptSpec:
 
     choice: str = option("default", "prompt", Choice(CHOICES, "prompt choice"),
                          "`default` (each task in its own template) or `best` (the pool template chosen by "
-                         "cross-validation on the training shots; see \"Tasks and prompts\")")
+                         "cross-validation on the training shots; docs/prompts.md)")
     folds: int = option(3, "prompt_folds", Integer(2), "k of `prompt=best`'s k-fold cross-validation (at most `shots`)")
 
     def __post_init__(self) -> None:
@@ -62,8 +62,7 @@ class SelectSpec:
     """
 
     select: str = option("none", "prompt_select", Choice(SELECTOR_NAMES, "selector"),
-                         "per-input prompt selection (PILLOW): `none`, `random`, `knn` or `match` (see \"Per-input "
-                         "prompt selection\"); needs `shots` > 0", word_none=True)
+                         "per-input prompt selection (PILLOW): `none`, `random`, `knn` or `match` (docs/prompts.md); needs `shots` > 0", word_none=True)
     m: int = option(1, "prompt_m", Integer(1, 3), "pool entries joined before each document's context, 1 to 3")
     pool: str | None = option(None, "prompt_pool", Text("name a .yaml pool file", _pool_file),
                               "a pool YAML of your own, used for every task of the run",

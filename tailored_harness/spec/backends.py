@@ -65,5 +65,4 @@ class ServingOptions:
     """How ``backend=vllm`` serves adapters (declaration only; ``None``: :data:`DEFAULT_ADAPTER_STRATEGY`)."""
 
     adapter_strategy: str | None = option(None, "adapter_strategy", Choice(tuple(ADAPTER_STRATEGIES), "strategy"),
-                                          "how `backend=vllm` serves per-task adapters: `merged` or `native` (see "
-                                          "\"vLLM backend\")", shown=f"`{DEFAULT_ADAPTER_STRATEGY}`")
+                                          "how `backend=vllm` serves per-task adapters: `merged` or `native` (docs/vllm.md)", shown=f"`{DEFAULT_ADAPTER_STRATEGY}`")

@@ -2,8 +2,9 @@
 
 Every accepted key is a field of :class:`ModelSpec`, made from the options the stages declare (their
 specs' fields, :mod:`tailored_harness.core.options`): each key's default, check and help are written
-once, in its stage, and the spec, the ``tailored`` commands' flags and the README's table follow. Validation is pure (no torch, no file system): checks that depend on the machine,
-such as whether a model folder exists or CUDA is present, happen when the backend loads.
+once, in its stage, and the spec, the ``tailored`` commands' flags and the options table
+(``docs/options.md``) follow. Validation is pure (no torch, no file system): checks that depend on
+the machine, such as whether a model folder exists or CUDA is present, happen when the backend loads.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class LoadOptions:
     """
 
     pretrained: str = option(dataclasses.MISSING, "pretrained", Text("name a model folder or hub id"),
-                             "local model folder, hub id, or `.gguf` file (see \"GGUF files\")")
+                             "local model folder, hub id, or `.gguf` file (docs/models.md)")
     gguf_file: str | None = option(None, "gguf_file", Text("name a .gguf file", lambda v: v.endswith(".gguf")),
                                    "a GGUF file inside the `pretrained` folder or hub repository, as `HFLM` names it",
                                    shown="none")
@@ -46,7 +47,7 @@ class LoadOptions:
                                    "tokenizer folder or hub id", shown="`pretrained`")
     revision: str = option("main", "revision", Text("be a hub revision"), "hub revision")
     backend: str = option("hf", "backend", Choice(tuple(BACKENDS), "backend"),
-                          "scoring backend: `hf` = lm-eval's `HFLM`, `vllm` = lm-eval's `VLLM` (see \"vLLM backend\")")
+                          "scoring backend: `hf` = lm-eval's `HFLM`, `vllm` = lm-eval's `VLLM` (docs/vllm.md)")
     dtype: str = option("auto", "dtype", Choice(DTYPES, "dtype"), "weight dtype; `auto` keeps the checkpoint's")
     device: str | None = option(None, "device", None, "`cpu`, `cuda`, `cuda:N`, `mps`", shown="CUDA if present")
     batch_size: int | str = option(1, "batch_size", None, "requests per forward pass: an integer, `auto` or `auto:N`")
@@ -55,7 +56,7 @@ class LoadOptions:
     trust_remote_code: bool = option(False, "trust_remote_code", Boolean(), "allow code shipped with the checkpoint")
 
 
-#: The declarations :class:`ModelSpec` is made of, in the order of its fields and of the README's table.
+#: The declarations :class:`ModelSpec` is made of, in the order of its fields and of the options table.
 SECTIONS = (LoadOptions, PruneSpec, AdaptSpec, AdaptMode, TellSpec, RecoverySpec, QuantSpec, PromptSpec, SelectSpec,
             EngineOptions, ServingOptions)
 
@@ -127,8 +128,10 @@ class _ModelSpecMethods:
             raise TailoredError("adapt_method=tell trains each task's adapter on its anchored shots, so it needs "
                                 "shots > 0 (shots=0 given)")
         if self.prompt_spec().choice != "default" or self.select_spec().select != "none":
-            raise TailoredError("adapt_method=tell puts each task's anchor before its own template; it does not "
-                                "combine with prompt=best or prompt_select yet (use prompt=default, prompt_select=none)")
+            raise TailoredError("adapt_method=tell does not combine with prompt=best or prompt_select: both choose "
+                                "prompts with plain (sft) adapters trained on the shots alone, so the choice would be "
+                                "made for other adapters than TELL's anchored ones, which are scored (use "
+                                "prompt=default and prompt_select=none with tell)")
 
     def prompt_spec(self) -> PromptSpec:
         """The :class:`PromptSpec` these ``model_args`` ask for."""
