@@ -235,7 +235,7 @@ def test_prompt_select_none_scores_every_request_as_without_the_stage(tiny_model
 
     explicit, default = run(",prompt_select=none"), run("")
     with monkeypatch.context() as cut:
-        cut.setattr(HFBackend, "select_prompts", lambda self, tasks: None)
+        cut.setattr(HFBackend, "select_prompts", lambda self, tasks, built: {})
         cut.setattr(per_input, "apply", lambda *a: pytest.fail("apply was called"))
         without = run("")
     assert explicit == default == without and all(tailored is None for *_, tailored in explicit)

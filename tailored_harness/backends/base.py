@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from tailored_harness.backends.built import Built
 from tailored_harness.core.errors import TailoredError
 
 if TYPE_CHECKING:
@@ -93,18 +94,9 @@ class Backend:
     name = "base"
     #: Route key of the unadapted model; tokenizer details and metadata come from its LM.
     BASE_ROUTE = "base"
-    #: ``{task: tailored_harness.select.best.Choice}``: the template ``prompt=best`` chose for each
-    #: task with a pool (set by ``prepare``; the class default is never mutated).
-    prompt_choices: dict[str, Any] = {}
-    #: ``{task: tailored_harness.select.per_input.TaskSelection}``: each scored document's pool entries
-    #: under ``prompt_select`` (set by ``prepare``; the class default is never mutated).
-    prompt_selections: dict[str, Any] = {}
-    #: ``{task: (anchor, task object)}``: what ``adapt_method=tell`` puts before each request of a task
-    #: (set by ``prepare``; the class default is never mutated).
-    anchors: dict[str, tuple[str, Any]] = {}
-    #: ``{task: why}``: the run's tasks scored without an adapter although adapters were asked for
-    #: (perplexity tasks; set by ``prepare``, reported as ``config.tailored.unadapted``).
-    unadapted: dict[str, str] = {}
+    #: What the run scores (:class:`~tailored_harness.backends.built.Built`), set by ``prepare``; frozen, so
+    #: the class default is shared safely.
+    built: Built = Built()
 
     def route(self, task_name: str | None) -> str:
         """Route key for a task's requests; tasks with equal keys are scored in one call."""
@@ -135,9 +127,9 @@ class Backend:
         {task: the pool, the picks and the matcher}}`` under ``prompt_select``; nothing by default."""
         out: dict[str, Any] = {}
         if self.spec.prompt_spec().choice != "default":
-            out["prompt"] = {task: choice.info() for task, choice in sorted(self.prompt_choices.items())}
+            out["prompt"] = {task: choice.info() for task, choice in sorted(self.built.prompt_choices.items())}
         if self.spec.select_spec().select != "none":
-            out["prompt_select"] = {task: sel.info() for task, sel in sorted(self.prompt_selections.items())}
+            out["prompt_select"] = {task: sel.info() for task, sel in sorted(self.built.selections.items())}
         return out
 
     def close(self) -> None:

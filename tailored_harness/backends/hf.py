@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Iterator
 
 from tailored_harness.backends.base import Backend, adapter_info, check_model_source, resolve_device, resolve_pretrained
+from tailored_harness.backends.built import Built
 from tailored_harness.core.errors import TailoredError, first_line
 
 if TYPE_CHECKING:
@@ -35,8 +36,7 @@ class HFBackend(Backend):
         self.scoring = scoring
         self.device = resolve_device(spec.device)
         self.pruning: dict[str, Any] | None = None
-        self.adapters: dict[str, Any] = {}  # task -> tailored_harness.adapt.pipeline.Adapter
-        self.adapter_names: dict[str, str] = {}  # task -> PEFT adapter name
+        self.adapter_names: dict[str, str] = {}  # task -> PEFT adapter name of the adapters in memory
         self.peft_model = None
         #: QLoRA's 4-bit base (a resolved :class:`~tailored_harness.adapt.quant.QuantSpec`), or ``None``
         self.quant = _quant(spec, self.device)
@@ -107,11 +107,32 @@ class HFBackend(Backend):
                                         self.quant)
 
     def prepare(self, tasks: dict[str, Any] | None) -> None:
-        """Prune, then adapt (each from the cache when it can), then select each document's prompts
-        (``prompt_select``), before the first request is scored."""
-        self.prune_and_load(tasks)
-        self._adapt(tasks)
-        self.select_prompts(tasks)
+        """Build the run's artifacts (:meth:`build`) and hold every adapter in one PEFT model to score with."""
+        self.built = self.build(tasks, serve=True)
+
+    def build(self, tasks: dict[str, Any] | None, serve: bool) -> Built:
+        """The pipeline, before the first request: prune, then choose templates and adapt, then select
+        each document's prompts, each stage from the cache when it can. ``serve``: load the adapters
+        into the model in memory to score with (vLLM's workshop only does so when prompts are selected,
+        which needs the adapted model; otherwise vLLM serves the saved folders)."""
+        if self.scoring or self.spec.adapt_spec() is not None:
+            self.prune_and_load(tasks)  # the checkpoint is scored here, or adapters train on it
+        else:
+            self.prune_only(tasks)  # vLLM scores the saved checkpoint: nothing of it is read here
+        built = Built(pruning=self.pruning)
+        if self.spec.adapt_spec() is None:
+            return built
+        model, built = self.train_adapters(tasks, built)
+        selecting = self.spec.select_spec().select != "none"
+        if built.adapters and (serve or selecting):
+            from tailored_harness.adapt import pipeline
+
+            model = self.weights() if model is None else model
+            self.peft_model, self.adapter_names = pipeline.load_adapters(model, built.adapters)
+            self.lm._model = self.peft_model
+        if selecting and built.adapters:
+            built = built.but(selections=self.select_prompts(tasks, built))
+        return built
 
     def prune_and_load(self, tasks: dict[str, Any] | None) -> None:
         """The dense model is pruned in place (loaded first, unless the pruned checkpoint is cached),
@@ -146,46 +167,32 @@ class HFBackend(Backend):
                         "parameters_after": params["after"]["total"]}
         return True
 
-    def _adapt(self, tasks: dict[str, Any] | None) -> None:
-        """Train (or reuse) one adapter per task on the model being scored, then load them all
-        from their saved folders into one PEFT model."""
-        adapt = self.spec.adapt_spec()
-        if adapt is None:
-            return
-        from tailored_harness.adapt import pipeline
-
-        model, self.adapters = self.train_adapters(tasks)
-        if not self.adapters:
-            return
-        model = self.weights() if model is None else model
-        self.peft_model, self.adapter_names = pipeline.load_adapters(model, self.adapters)
-        self.lm._model = self.peft_model
-
-    def train_adapters(self, tasks: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
-        """Find or train one adapter per task on the model being scored (pruned, if asked); returns the
-        model, free of LoRA layers again (``None`` when every adapter was cached and its weights were
-        never read), and ``{task: Adapter}``. It records the tasks scored without an adapter
-        (``self.unadapted``) and, under ``adapt_method=tell``, each task's anchor for scoring (``self.anchors``)."""
+    def train_adapters(self, tasks: dict[str, Any] | None, built: Built) -> tuple[Any, Built]:
+        """Choose each task's template (``prompt=best``), then find or train one adapter per task on the
+        model being scored (pruned, if asked). Returns the model, free of LoRA layers again (``None``
+        when every adapter was cached and its weights were never read), and ``built`` with the
+        adapters, the template choices, TELL's anchors and the tasks scored without an adapter."""
         from tailored_harness.adapt import pipeline
 
         identity = pipeline.model_identity(self.scored_folder, self.spec.revision)
         model, adapt, prompt, tokenizer = None, self.spec.adapt_spec(), self.spec.prompt_spec(), self.lm.tokenizer
+        choices: dict[str, Any] = {}
         if prompt.choice == "best" and tasks:
             from tailored_harness.select import best
 
-            model, self.prompt_choices = best.choose_templates(self.weights(), tokenizer, tasks, adapt, prompt,
-                                                               identity, self.score_with)
-            tasks = {**tasks, **{name: choice.variant for name, choice in self.prompt_choices.items()}}
+            model, choices = best.choose_templates(self.weights(), tokenizer, tasks, adapt, prompt, identity,
+                                                   self.score_with)
+            tasks = {**tasks, **{name: choice.variant for name, choice in choices.items()}}
         method = self.method(tasks)
-        self.unadapted = pipeline.unadapted(tasks, method)
+        unadapted = pipeline.unadapted(tasks, method)
         adapters, plans = pipeline.find_adapters(tokenizer, tasks, adapt, identity, self.precision(), method)
         if adapters is None:  # something to train: the weights are needed
             model = self.weights() if model is None else model
             model, adapters = pipeline.adapt_tasks(model, tokenizer, pipeline.trainable(tasks, False, method), adapt,
                                                    identity, method=method, plans=plans)
-        self.anchors = {name: (adapter.report["anchor"], tasks[name]) for name, adapter in adapters.items()
-                        if adapter.report.get("anchor")}
-        return model, adapters
+        anchors = {name: (adapter.report["anchor"], tasks[name]) for name, adapter in adapters.items()
+                   if adapter.report.get("anchor")}
+        return model, built.but(adapters=adapters, prompt_choices=choices, anchors=anchors, unadapted=unadapted)
 
     def method(self, tasks: dict[str, Any] | None):
         """The adaptation method ``model_args`` ask for (:mod:`tailored_harness.adapt.methods`)."""
@@ -193,30 +200,29 @@ class HFBackend(Backend):
 
         return adaptation_method(self.spec.adapt_method, self.spec.tell_spec(), tasks, self.spec.recovery_spec())
 
-    def select_prompts(self, tasks: dict[str, Any] | None) -> None:
+    def select_prompts(self, tasks: dict[str, Any] | None, built: Built) -> dict[str, Any]:
         """``prompt_select``: pick pool entries for every document the run scores, per adapted task, on
-        the model with that task's adapter active (see :mod:`tailored_harness.select.per_input`)."""
-        spec = self.spec.select_spec()
-        if spec.select == "none" or not self.adapters:
-            return
+        the model with that task's adapter active (see :mod:`tailored_harness.select.per_input`);
+        ``{task: TaskSelection}``."""
         from tailored_harness.adapt import pipeline
         from tailored_harness.select import per_input
 
+        spec = self.spec.select_spec()
         identity = pipeline.model_identity(self.scored_folder, self.spec.revision)
         selections = {}
         for name, task in sorted((tasks or {}).items()):
-            if name not in self.adapters:
+            if name not in built.adapters:
                 continue
             docs = per_input.scored_documents(task)
             if not docs:
                 raise TailoredError(f"prompt_select={spec.select} picks prompts for the documents a run scores; task "
                                     f"{name!r} has no requests yet (run it through lm_eval or simple_evaluate)")
-            scored = self.prompt_choices[name].variant if name in self.prompt_choices else task
+            scored = built.prompt_choices[name].variant if name in built.prompt_choices else task
             with self.activate(self.adapter_names[name]) as lm:
                 bench = per_input.Workbench(lm, self.peft_model, lm.tokenizer, scored, name, identity,
-                                            self.adapters[name].report["fingerprint"])
+                                            built.adapters[name].report["fingerprint"])
                 selections[name] = per_input.select_for_task(bench, docs, spec, self.spec.adapt_spec())
-        self.prompt_selections = selections
+        return selections
 
     def score_with(self, model, task, docs) -> list[float]:
         """``task``'s metric for each of ``docs``, scored by lm-eval's ``HFLM`` on ``model`` (the model in
@@ -280,10 +286,11 @@ class HFBackend(Backend):
             yield lm
 
     def info(self) -> dict[str, Any]:
-        adapters = {task: adapter_info(a) for task, a in self.adapters.items()}
+        built = self.built
+        adapters = {task: adapter_info(a) for task, a in built.adapters.items()}
         return {"backend": self.name, "device": self.device, "pretrained": self.pretrained, "pruning": self.pruning,
-                "adapters": adapters, **({"unadapted": self.unadapted} if self.unadapted else {}), **self.prompt_info(),
-                **self.quant_info()}
+                "adapters": adapters, **({"unadapted": dict(built.unadapted)} if built.unadapted else {}),
+                **self.prompt_info(), **self.quant_info()}
 
 
 def _quant(spec: "ModelSpec", device: str):

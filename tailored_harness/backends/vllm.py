@@ -95,24 +95,15 @@ class VLLMBackend(Backend):
         return self.strategy.adapters
 
     def prepare(self, tasks: dict[str, Any] | None) -> None:
-        """Prune and train adapters on transformers (each from the cache when it can), drop the
-        transformers model, and let the adapter strategy build what it serves; engines start on first use."""
+        """Build the run's artifacts on transformers (:meth:`HFBackend.build`, each from the cache when it
+        can), drop the transformers model, and let the adapter strategy build what it serves from the
+        saved adapters; engines start on first use."""
         workshop = self.workshop
         if workshop is None:
             return
-        adapters: dict[str, Any] = {}
-        if self.spec.select_spec().select != "none":  # prompts are selected on transformers, with the adapters
-            workshop.prepare(tasks)
-            adapters = workshop.adapters
-        elif self.spec.adapt_spec() is not None:
-            workshop.prune_and_load(tasks)  # the pruned checkpoint, read only if an adapter must train on it
-            _, adapters = workshop.train_adapters(tasks)
-        else:
-            workshop.prune_only(tasks)
-        self.pruning, self.prompt_choices = workshop.pruning, workshop.prompt_choices
-        self.prompt_selections = workshop.prompt_selections
-        self.anchors, self.unadapted = workshop.anchors, workshop.unadapted
-        self.strategy = strategy_class(self.strategy.name)(workshop.served_folder(), adapters)
+        self.built = workshop.build(tasks, serve=False)
+        self.pruning = self.built.pruning
+        self.strategy = strategy_class(self.strategy.name)(workshop.served_folder(), dict(self.built.adapters))
         self.quantization = workshop.quant_info()
         self.workshop = None
         _release_memory()
@@ -176,7 +167,8 @@ class VLLMBackend(Backend):
         return {"backend": self.name, "vllm": vllm_version(), "pretrained": self.pretrained,
                 "engine": {**engine_defaults(self.spec, self.cpu), **self.strategy.engine_args()},
                 "adapter_strategy": self.strategy.name, "pruning": self.pruning, "adapters": adapters,
-                **({"unadapted": self.unadapted} if self.unadapted else {}), **self.prompt_info(), **self.quantization}
+                **({"unadapted": dict(self.built.unadapted)} if self.built.unadapted else {}), **self.prompt_info(),
+                **self.quantization}
 
 
 def _refuse_unrunnable(folder: str, spec: "ModelSpec", pruned: bool = False) -> None:

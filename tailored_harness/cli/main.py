@@ -17,6 +17,7 @@
     tailored verify-submission P             recheck a package's sha256s (exit 1 naming the first bad file)
     tailored cache ls|verify|rm              see the cache, rehash it (exit 1 naming damage), remove entries
     tailored options [--write|--check F]     the model_args reference as a Markdown table (docs/options.md's copy kept current)
+    tailored tables --write|--check PAGE     a results page's tables, made from the committed suite summaries
 """
 
 from __future__ import annotations
@@ -309,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tailored_harness.cli import options as options_cli
     from tailored_harness.cli import report as report_cli
     from tailored_harness.cli import submission
+    from tailored_harness.cli import tables as tables_cli
 
     report_cli.add_parser(sub)
     compare_cli.add_parser(sub)
@@ -316,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     submission.add_parsers(sub)
     cache_cli.add_parser(sub)
     options_cli.add_parser(sub)
+    tables_cli.add_parser(sub)
     return parser
 
 

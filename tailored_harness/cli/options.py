@@ -1,8 +1,8 @@
 """``tailored options``: the ``model_args`` reference, made from the options the stages declare.
 
-    tailored options                    print the table (Markdown): key, default, meaning
-    tailored options --write docs/options.md  replace the copy in docs/options.md (between its two markers) with it
-    tailored options --check docs/options.md  exit 1 when the copy in docs/options.md differs (a test runs this check)
+    tailored options                          print the table (Markdown): key, default, meaning
+    tailored options --write docs/options.md  replace the copy there (between its two markers) with it
+    tailored options --check docs/options.md  exit 1 when that copy differs (a test runs this check)
 
 The table is :func:`tailored_harness.core.options.markdown_table` over
 :data:`tailored_harness.spec.model.SECTIONS`, so a new option appears here, in ``ModelSpec`` and in the
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from tailored_harness.core.errors import TailoredError
 
@@ -40,27 +39,14 @@ def replaced(text: str, path: str) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tailored_harness.core.paths import write_text_atomic
+    from tailored_harness.cli.pages import write_or_check
 
     path = args.write or args.check
     if path is None:
         sys.stdout.write(table())
         return 0
-    try:
-        text = Path(path).read_text()
-    except FileNotFoundError as err:
-        raise TailoredError(f"{path} does not exist") from err
-    wanted = replaced(text, path)
-    if args.write:
-        if wanted != text:
-            write_text_atomic(path, wanted)
-        print(f"{path}: model_args table {'rewritten' if wanted != text else 'already current'}")
-        return 0
-    if wanted != text:
-        print(f"{path}: the model_args table differs from the declared options; run "
-              f"`tailored options --write {path}`", file=sys.stderr)
-        return 1
-    return 0
+    return write_or_check(path, lambda text: replaced(text, path), "model_args table", bool(args.write),
+                          "tailored options")
 
 
 def add_parser(sub) -> None:

@@ -118,18 +118,7 @@ class TailoredLM(LM):
     # ------------------------------------------------------------------ scoring, routed per task
     def _routed(self, method: str, requests: list["Instance"], **kwargs: Any) -> list:
         self._prepare()
-        if self.backend.prompt_choices:  # prompt=best: each such task is scored in its chosen template
-            from tailored_harness.select.best import rewrite
-
-            rewrite(requests, {task: choice.variant for task, choice in self.backend.prompt_choices.items()})
-        if self.backend.anchors:  # adapt_method=tell: each task's anchor before its context, as trained
-            from tailored_harness.adapt.anchors import apply as anchor
-
-            anchor(requests, self.backend.anchors)
-        if self.backend.prompt_selections:  # prompt_select: each document's chosen pool entries before its context
-            from tailored_harness.select.per_input import apply
-
-            apply(requests, self.backend.prompt_selections)
+        self.backend.built.rewrite(requests)  # the chosen template, TELL's anchor, the per-input picks
 
         def score(key, routed_requests):
             with self.backend.activate(key) as lm:
@@ -149,10 +138,7 @@ class TailoredLM(LM):
     def annotate_samples(self, samples: dict[str, list[dict[str, Any]]]) -> None:
         """Add the plugin's per-document record (``tailored.prompt_selection``) to lm-eval's logged samples;
         the start-up hook calls it when ``evaluate`` returns them (``--log_samples``)."""
-        if self.backend.prompt_selections:
-            from tailored_harness.select.per_input import annotate
-
-            annotate(samples, self.backend.prompt_selections)
+        self.backend.built.annotate(samples)
 
     # ------------------------------------------------------------------ lm-eval plumbing
     def set_cache_hook(self, cache_hook) -> None:
