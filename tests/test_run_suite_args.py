@@ -79,7 +79,8 @@ def test_full_real_suite_has_the_general_recovery_rows_with_the_given_data(tmp_p
 
 def test_resume_reuses_the_configurations_whose_digest_has_the_same_arguments(tmp_path):
     """Stand-ins as above, on the quick suite: a second run with --resume scores nothing and reports
-    from the digests; a configuration whose arguments changed (another --limit) is scored again."""
+    from the digests, also when the real model now resolves to another cache folder (a cache key that
+    changed with the code); a configuration whose arguments changed (another --limit) is scored again."""
     import os
     import subprocess
 
@@ -87,7 +88,7 @@ def test_resume_reuses_the_configurations_whose_digest_has_the_same_arguments(tm
     bin_dir.mkdir()
     for name in ("lm_eval", "tailored"):
         (bin_dir / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\n[ "$1" != digest ] || echo {{}} > "$4"\n'
-                                    f'echo {tmp_path}/model\n')
+                                    f'echo ${{STANDIN_MODEL:-{tmp_path}/model}}\n')
         (bin_dir / name).chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     args = [*SUITE, "--suite", "smollm2", "--quick", "--out", str(tmp_path / "q.json"), "--runs", str(tmp_path / "runs")]
@@ -100,6 +101,10 @@ def test_resume_reuses_the_configurations_whose_digest_has_the_same_arguments(tm
 
     assert len(scored()) == 5
     assert scored("--resume") == []
+    assert (tmp_path / "q-digests" / "dense.args").read_text().startswith("model=smollm2 ")
+    env["STANDIN_MODEL"] = str(tmp_path / "another-cache-key")  # the same real model under a new cache key
+    assert scored("--resume") == []
+    del env["STANDIN_MODEL"]
     report = next(line for line in calls.read_text().splitlines() if line.startswith("tailored report"))
     assert f"--run dense={tmp_path}/q-digests/dense.json" in report and f"--html {tmp_path}/q.html" in report
     assert len(scored("--resume", "--limit", "50")) == 5  # other arguments: nothing reused
