@@ -74,7 +74,6 @@ class VLLMBackend(Backend):
             # The engine core in this process: a separate one costs seconds to start and fights
             # the scoring process for the few CPU cores.
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        self.pruning: dict[str, Any] | None = None
         self.pretrained = resolve_pretrained(spec)  # a GGUF file is converted into a folder first
         self.strategy = strategy_class(spec.adapter_strategy or DEFAULT_ADAPTER_STRATEGY)(self.pretrained, {})
         self.lm: "LM | None" = None
@@ -102,7 +101,6 @@ class VLLMBackend(Backend):
         if workshop is None:
             return
         self.built = workshop.build(tasks, serve=False)
-        self.pruning = self.built.pruning
         self.strategy = strategy_class(self.strategy.name)(workshop.served_folder(), dict(self.built.adapters))
         self.quantization = workshop.quant_info()
         self.workshop = None
@@ -166,7 +164,7 @@ class VLLMBackend(Backend):
         adapters = {task: {**adapter_info(a), **self.strategy.adapter_info(task)} for task, a in self.adapters.items()}
         return {"backend": self.name, "vllm": vllm_version(), "pretrained": self.pretrained,
                 "engine": {**engine_defaults(self.spec, self.cpu), **self.strategy.engine_args()},
-                "adapter_strategy": self.strategy.name, "pruning": self.pruning, "adapters": adapters,
+                "adapter_strategy": self.strategy.name, "pruning": self.built.pruning, "adapters": adapters,
                 **({"unadapted": dict(self.built.unadapted)} if self.built.unadapted else {}), **self.prompt_info(),
                 **self.quantization}
 
