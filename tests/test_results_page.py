@@ -81,3 +81,24 @@ def test_tables_of_both_kinds_share_a_page_and_bad_markers_are_one_clear_error(t
         refreshed(f"{begin('s.json', 'paired')}\n{end('paired')}\n", page)
     with pytest.raises(TailoredError, match="no closing line '<!-- end of the paired table -->'"):
         refreshed(f"{begin('m.json', 'paired')}\n{end()}\n", page)
+
+
+def _two_task_summary(path, values):
+    rows = [{"task": task, "configuration": name, "metric": "acc", "value": value, "stderr": 0.01, "n": 100}
+            for (name, task), value in values.items()]
+    path.write_text(json.dumps({"rows": rows}))
+
+
+def test_a_models_table_puts_each_configuration_of_both_models_side_by_side(tmp_path):
+    _two_task_summary(tmp_path / "a.json", {("dense", "boolq"): 0.5, ("dense", "piqa"): 0.6,
+                                            ("p20", "boolq"): 0.4, ("p20", "piqa"): 0.6})
+    _two_task_summary(tmp_path / "b.json", {("dense", "boolq"): 0.8, ("p20", "boolq"): 0.4})
+    text = refreshed(f"{begin('a=a.json,b=b.json', 'models')}\n{end('models')}\n", tmp_path / "README.md")
+    lines = [line.replace(" ", "").split("|")[1:-1] for line in text.splitlines() if line.startswith("| ")]
+    assert lines == [["configuration", "model", "boolq", "piqa", "meanacc", "meanacc,%ofdense"],
+                     ["dense", "a", "50.00", "60.00", "55.00", "100.00"],
+                     ["dense", "b", "80.00", "", "", "100.00"],
+                     ["p20", "a", "40.00", "60.00", "50.00", "90.00"],  # (40/50 + 60/60) / 2
+                     ["p20", "b", "40.00", "", "", "50.00"]]
+    with pytest.raises(TailoredError, match="'b.json' in a models table must look like LABEL=FILE"):
+        refreshed(f"{begin('a=a.json,b.json', 'models')}\n{end('models')}\n", tmp_path / "README.md")

@@ -13,7 +13,9 @@ and :func:`refreshed` puts between them that summary's table of that kind (:data
 * ``paired``: every claim the summary tested document by document (its ``paired`` list, written by
   ``tailored report --paired A=B``): both values, the difference with its paired interval, the flips,
   McNemar's p, the minimum detectable difference and the verdict
-  (:func:`~tailored_harness.suite.run_samples.format_pairs`).
+  (:func:`~tailored_harness.suite.run_samples.format_pairs`);
+* ``models``: several models' summaries side by side, the path being ``LABEL=FILE,LABEL=FILE``: each
+  configuration's papers' row for each model, with the mean accuracy kept (% of that model's dense).
 
 ``tailored tables --check PAGE`` exits 1 when a table differs from its summary; a test runs it on
 ``results/README.md``.
@@ -52,18 +54,55 @@ def _read(summary: Path) -> dict[str, Any]:
     return loaded
 
 
-def paper_table(summary: Path) -> str:
-    """The papers' table (configurations by tasks, with the mean) of a suite summary JSON."""
-    from tailored_harness.suite.paper_table import format_paper_table
+def _rows(summary: Path) -> list[dict[str, Any]]:
+    from tailored_harness.suite.paper_table import paper_table as lines_of
 
     rows = _read(summary).get("rows")
-    table = format_paper_table(rows) if isinstance(rows, list) else ""
-    if not table:
+    if not isinstance(rows, list) or not lines_of(rows)[1]:
         raise TailoredError(f"{summary} has no accuracy or perplexity rows to tabulate")
-    return table + "\n"
+    return rows
 
 
-def paired_table(summary: Path) -> str:
+def paper_table(path: str, folder: Path) -> str:
+    """The papers' table (configurations by tasks, with the mean) of the suite summary at ``folder / path``."""
+    from tailored_harness.suite.paper_table import format_paper_table
+
+    return format_paper_table(_rows(folder / path)) + "\n"
+
+
+def models_table(path: str, folder: Path) -> str:
+    """Models side by side: ``path`` is ``LABEL=FILE,LABEL=FILE,...`` (files relative to ``folder``).
+
+    One row per configuration and model (configurations in the order they first appear), the
+    papers' columns (every task any model scored), and the mean accuracy kept, % of the same
+    model's ``dense`` (:func:`~tailored_harness.suite.report.recovery`)."""
+    from tabulate import tabulate
+
+    from tailored_harness.suite.paper_table import paper_table as lines_of
+    from tailored_harness.suite.report import DENSE, recovery
+
+    models = {}
+    for item in path.split(","):
+        label, sep, file = item.partition("=")
+        if not sep or not label or not file:
+            raise TailoredError(f"{item!r} in a models table must look like LABEL=FILE, e.g. smollm2=smollm2-suite.json")
+        models[label] = _rows(folder / file)
+    tables = {label: lines_of(rows) for label, rows in models.items()}
+    columns = list(dict.fromkeys(c for headers, _ in tables.values() for c in headers[1:]))
+    by_row: dict[str, list[list[str]]] = {}
+    for label, (headers, lines) in tables.items():
+        kept = {r["configuration"]: r["mean_pct_of_dense"] for r in recovery(models[label])}
+        for line in lines:
+            cells = dict(zip(headers, line))
+            pct = kept.get(line[0], 100.0 if line[0] == DENSE else None)
+            by_row.setdefault(line[0], []).append(
+                [line[0], label, *(cells.get(c, "") for c in columns), "" if pct is None else f"{pct:.2f}"])
+    body = [line for lines in by_row.values() for line in lines]
+    return tabulate(body, headers=["configuration", "model", *columns, "mean acc, % of dense"], tablefmt="github",
+                    disable_numparse=True) + "\n"
+
+
+def paired_table(path: str, folder: Path) -> str:
     """Every claim a suite summary tested on the same documents, one row per pair, task and metric.
 
     The summaries hold the paired rows as ``tailored report`` computed them, under the default
@@ -72,14 +111,17 @@ def paired_table(summary: Path) -> str:
     from tailored_harness.suite.paired import PairedSpec
     from tailored_harness.suite.run_samples import format_pairs
 
+    summary = folder / path
     paired = _read(summary).get("paired")
     if not isinstance(paired, list) or not any(item.get("rows") for item in paired):
         raise TailoredError(f"{summary} has no paired comparisons to tabulate (tailored report --paired A=B adds them)")
     return format_pairs(paired, PairedSpec()) + "\n"
 
 
-#: The kinds of generated table: the name in the markers, and what makes it from a summary file.
-KINDS: dict[str, Callable[[Path], str]] = {"paper": paper_table, "paired": paired_table}
+#: The kinds of generated table: the name in the markers, and what makes it from the marker's path and
+#: the page's folder.
+KINDS: dict[str, Callable[[str, Path], str]] = {"paper": paper_table, "paired": paired_table,
+                                                "models": models_table}
 
 
 def refreshed(text: str, page: Path) -> str:
@@ -92,7 +134,7 @@ def refreshed(text: str, page: Path) -> str:
         close = text.find(end(kind), found.end())
         if close < 0:
             raise TailoredError(f"{page}: the {kind} table of {found['path']} has no closing line {end(kind)!r}")
-        out += [text[at:found.end()], "\n", KINDS[kind](page.parent / found["path"])]
+        out += [text[at:found.end()], "\n", KINDS[kind](found["path"], page.parent)]
         at = close
     if not out:
         raise TailoredError(f"{page} marks no table; put the line {begin('SUMMARY.json')!r} and, below it, "
