@@ -22,10 +22,10 @@ ADAPTED = re.compile(r"^(?P<prefix>.+)_adapt\d+_s\d+$")
 
 def answers(run_dir: Path) -> dict[str, dict[int, tuple[int, bool, tuple[str, ...]]]]:
     """``{task: {doc_id: (chosen index, correct, choice continuations)}}`` of one lm-eval output folder."""
-    from tailored_harness.suite import report
+    from tailored_harness.suite import run_files
 
     out = {}
-    for task, path in report.samples_files(report.latest_results_file(run_dir)).items():
+    for task, path in run_files.samples_files(run_files.latest_results_file(run_dir)).items():
         per_doc = {}
         for line in path.read_text().splitlines():
             sample = json.loads(line)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tailored_harness.adapt import shots
-from tailored_harness.taskio.task_format import gold_label, scored_pair
+from tailored_harness.taskio.task_format import gold_label
 
 WINOGRANDE = ("winogrande", "winogrande_tailored", "winogrande_tailored_t3")
 

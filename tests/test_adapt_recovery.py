@@ -75,8 +75,6 @@ def _alpaca_file(tmp_path: Path, n: int) -> Path:
 
 
 def test_examples_are_whole_records_in_a_seeded_order_and_too_many_is_refused(tmp_path):
-    from transformers import AutoTokenizer  # noqa: F401  (the tiny tokenizer below needs transformers)
-
     from tailored_harness.suite import tiny, world
 
     tokenizer = tiny.train_tokenizer(world.statements(world.make_world(world.WorldSpec())))

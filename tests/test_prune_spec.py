@@ -11,7 +11,8 @@ import torch
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.prune import PruneSpec, prune_model
 from tailored_harness.prune.plan import select
-from tailored_harness.prune.spec import kept_units, selected_layers
+from tailored_harness.prune.ranking import kept_units
+from tailored_harness.prune.spec import selected_layers
 from tailored_harness.taskio.task_format import IGNORE, scored_pair
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tailored_harness.suite import report
+from tailored_harness.suite import report, run_files
 
 RESULTS = {
     "results": {
@@ -36,7 +36,7 @@ def test_latest_results_file_and_atomic_json(tmp_path):
     run = tmp_path / "run" / "model"
     run.mkdir(parents=True)
     (run / "results_1.json").write_text(json.dumps(RESULTS))
-    assert report.latest_results_file(tmp_path / "run").name == "results_1.json"
+    assert run_files.latest_results_file(tmp_path / "run").name == "results_1.json"
     out = report.write_json_atomic(tmp_path / "deep" / "suite.json", {"rows": []})
     assert json.loads(out.read_text()) == {"rows": []}
     assert [p.name for p in out.parent.iterdir()] == ["suite.json"]  # no temporary left behind
@@ -94,18 +94,18 @@ def test_recovery_averages_seeds_first_and_compares_with_the_same_adapters_on_de
 def test_majority_and_chance_come_from_the_logged_samples_of_multiple_choice_tasks():
     two = {"gen_args_0": {}, "gen_args_1": {}}
     samples = [{"target": "1", "arguments": two}] * 3 + [{"target": "0", "arguments": two}]  # as lm-eval logs them
-    assert report.label_baselines(samples) == {"majority": 0.75, "chance": 0.5, "n": 4}
-    assert report.label_baselines([{"target": "Paris", "arguments": {"gen_args_0": {}}}]) is None
+    assert run_files.label_baselines(samples) == {"majority": 0.75, "chance": 0.5, "n": 4}
+    assert run_files.label_baselines([{"target": "Paris", "arguments": {"gen_args_0": {}}}]) is None
     # WinoGrande: the choices differ in context and share the continuation, which lm-eval logs as the
     # target; the gold choice is read off acc and the pick (two right picks of 0, one wrong pick of 0).
     shared = {f"gen_args_{i}": {"arg_0": f"option {i} ...", "arg_1": " went home."} for i in range(2)}
     picked_first = [["-1.0", "False"], ["-2.0", "False"]]
     wino = [{"target": " went home.", "arguments": shared, "filtered_resps": picked_first, "acc": acc}
             for acc in (1.0, 1.0, 0.0)]
-    assert report.label_baselines(wino) == {"majority": 2 / 3, "chance": 0.5, "n": 3}
+    assert run_files.label_baselines(wino) == {"majority": 2 / 3, "chance": 0.5, "n": 3}
     three = {f"gen_args_{i}": {"arg_0": "c", "arg_1": " x"} for i in range(3)}  # three choices, wrong: unknown gold
     unknown = [{"target": " x", "arguments": three, "filtered_resps": picked_first + [["-3.0", "False"]], "acc": 0.0}]
-    assert report.label_baselines(unknown) == {"majority": None, "chance": 1 / 3, "n": 1}
+    assert run_files.label_baselines(unknown) == {"majority": None, "chance": 1 / 3, "n": 1}
     rows = report.relative_to([_row("a", 0.8), _row("a", 0.6, configuration="p20")])
     table = report.format_table(rows, {"a": {"majority": 0.75, "chance": 0.5, "n": 4}})
     assert "majority class" in table and "0.7500" in table and "0.5000" in table

@@ -45,7 +45,9 @@ def hook_disabled() -> bool:
 def register_model(registry_module) -> None:
     """Register lm-eval's built-in models, then ``tailored``, in ``registry_module.model_registry``;
     and print the plugin's errors as one line in this (lm-eval) process."""
-    import lm_eval.models  # noqa: F401  (fills the registry with lazy built-in placeholders)
+    import importlib
+
+    importlib.import_module("lm_eval.models")  # fills the registry with lazy built-in placeholders
 
     from tailored_harness.core.errors import install_excepthook
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from tailored_harness.core import options
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.core.options import Choice, Integer, Number, Text, check_fields, option
-from tailored_harness.prune.ranking import RANKINGS, kept_units  # noqa: F401 (kept_units: re-exported)
+from tailored_harness.prune.ranking import RANKINGS
 
 ALL_LAYERS = "all"
 TASKS_SOURCE = "tasks"

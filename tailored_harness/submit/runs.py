@@ -15,7 +15,7 @@ from typing import Any
 
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.lmeval.startup import MODEL_NAME
-from tailored_harness.suite.report import latest_results_file, samples_files
+from tailored_harness.suite.run_files import latest_results_file, samples_files
 
 logger = logging.getLogger(__name__)
 

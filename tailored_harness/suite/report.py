@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tailored_harness.lmeval.startup import MODEL_NAME
-from tailored_harness.suite.run_files import label_baselines, latest_results_file, read_digest, samples_files, task_label_baselines  # noqa: F401 (re-exported)
+from tailored_harness.suite.run_files import latest_results_file, read_digest, task_label_baselines
 
 STDERR_SUFFIX = "_stderr"
 DENSE = "dense"
