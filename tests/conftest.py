@@ -118,6 +118,14 @@ def llama2_tiny_dir(shared_dir: Path, tmp_path_factory) -> Path:
     return model
 
 
+def built_entries(root: Path) -> list:
+    """The cache entries under ``root`` that a run built (pruned checkpoints, adapters, ...), not its
+    bookkeeping: the file-hash memo, and the synthetic world (the synth tasks' data, built to load them)."""
+    from tailored_harness.core import cache
+
+    return [entry for entry in cache.entries(root) if entry.kind not in ("file-hashes", "worlds")]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory) -> Path:
     """Every test (and every subprocess it starts) caches under one fresh folder, never ~/.cache."""

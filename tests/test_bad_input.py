@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, run_cli
-from tailored_harness.core import cache, paths
+from conftest import REPO_ROOT, built_entries, run_cli
+from tailored_harness.core import paths
 from tailored_harness.core.errors import TailoredError
 
 
@@ -124,11 +124,10 @@ paths.write_checksums = write_checksums
 
 
 def _left_in(root: Path) -> list[str]:
-    """What a refused run left in the cache: entries, temporary folders (lock files and the hash memo
-    are bookkeeping; the synthetic world is the synth tasks' data, built to load them)."""
+    """What a refused run left in the cache: built entries and temporary folders (lock files are bookkeeping)."""
     if not root.is_dir():
         return []
-    left = [str(e.folder) for e in cache.entries(root) if e.kind not in ("file-hashes", "worlds")]
+    left = [str(e.folder) for e in built_entries(root)]
     left += [str(p) for p in root.rglob(".*") if p.is_dir()]
     return left
 
