@@ -66,6 +66,22 @@ def test_model_spec_is_exactly_the_declared_options():
         assert options.from_args(section, defaults) == section()
 
 
+def test_every_choice_an_option_takes_is_named_in_its_help():
+    """A help that lists an option's values stays true as a registry grows (a new criterion, selector,
+    backend): every valid value appears in it, backquoted."""
+    from tailored_harness.spec.model import SECTIONS
+
+    checked = 0
+    for section in SECTIONS:
+        for d in options.declared(section):
+            if isinstance(d.option.check, Choice):
+                values = d.option.check.values
+                for value in values() if callable(values) else values:
+                    assert f"`{value}`" in d.option.help, (d.option.key, value)
+                checked += 1
+    assert checked >= 10
+
+
 def test_the_commands_take_every_stage_option():
     from tailored_harness.adapt.quant import QuantSpec
     from tailored_harness.adapt.spec import AdaptMode, AdaptSpec, RecoverySpec, TellSpec

@@ -61,8 +61,8 @@ class QuantSpec:
                                 "with `adapt_quant` only: double quantization of the per-block scales",
                                 given_only=True)
     compute_dtype: str = option("auto", "adapt_quant_compute", Choice(COMPUTE_DTYPES, "compute dtype"),
-                                "with `adapt_quant` only: the dtype 4-bit layers compute in (`auto`: `float32` on "
-                                "the CPU, `bfloat16` on CUDA)", given_only=True)
+                                "with `adapt_quant` only: the dtype 4-bit layers compute in, `float32`, `bfloat16` "
+                                "or `float16` (`auto`: `float32` on the CPU, `bfloat16` on CUDA)", given_only=True)
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -48,7 +48,7 @@ class LoadOptions:
     revision: str = option("main", "revision", Text("be a hub revision"), "hub revision")
     backend: str = option("hf", "backend", Choice(tuple(BACKENDS), "backend"),
                           "scoring backend: `hf` = lm-eval's `HFLM`, `vllm` = lm-eval's `VLLM` (docs/vllm.md)")
-    dtype: str = option("auto", "dtype", Choice(DTYPES, "dtype"), "weight dtype; `auto` keeps the checkpoint's")
+    dtype: str = option("auto", "dtype", Choice(DTYPES, "dtype"), "weight dtype: `auto` keeps the checkpoint's, or `float32`, `float16`, `bfloat16`")
     device: str | None = option(None, "device", None, "`cpu`, `cuda`, `cuda:N`, `mps`", shown="CUDA if present")
     batch_size: int | str = option(1, "batch_size", None, "requests per forward pass: an integer, `auto` or `auto:N`")
     max_batch_size: int = option(64, "max_batch_size", Integer(1), "bound for `batch_size=auto`")
