@@ -122,6 +122,19 @@ class Backend:
     def info(self) -> dict[str, Any]:
         return {"backend": self.name}
 
+    def built_info(self) -> dict[str, Any]:
+        """What ``config.tailored`` shows of the built artifacts, the same for every backend: the pruning
+        record, each task's adapter (with :meth:`adapter_extra`), the tasks left unadapted and why
+        (only when there are some), and :meth:`prompt_info`."""
+        built = self.built
+        adapters = {task: {**adapter_info(a), **self.adapter_extra(task)} for task, a in built.adapters.items()}
+        return {"pruning": built.pruning, "adapters": adapters,
+                **({"unadapted": dict(built.unadapted)} if built.unadapted else {}), **self.prompt_info()}
+
+    def adapter_extra(self, task: str) -> dict[str, Any]:
+        """What this backend adds to a task's adapter record (how it serves it); nothing by default."""
+        return {}
+
     def prompt_info(self) -> dict[str, Any]:
         """``{"prompt": {task: what the choice recorded}}`` under ``prompt=best`` and ``{"prompt_select":
         {task: the pool, the picks and the matcher}}`` under ``prompt_select``; nothing by default."""

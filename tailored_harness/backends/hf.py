@@ -12,7 +12,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, Iterator
 
-from tailored_harness.backends.base import Backend, adapter_info, check_model_source, resolve_device, resolve_pretrained
+from tailored_harness.backends.base import Backend, check_model_source, resolve_device, resolve_pretrained
 from tailored_harness.backends.built import Built
 from tailored_harness.core.errors import TailoredError, first_line
 
@@ -286,11 +286,8 @@ class HFBackend(Backend):
             yield lm
 
     def info(self) -> dict[str, Any]:
-        built = self.built
-        adapters = {task: adapter_info(a) for task, a in built.adapters.items()}
-        return {"backend": self.name, "device": self.device, "pretrained": self.pretrained, "pruning": self.pruning,
-                "adapters": adapters, **({"unadapted": dict(built.unadapted)} if built.unadapted else {}),
-                **self.prompt_info(), **self.quant_info()}
+        return {"backend": self.name, "device": self.device, "pretrained": self.pretrained, **self.built_info(),
+                **self.quant_info()}
 
 
 def _quant(spec: "ModelSpec", device: str):

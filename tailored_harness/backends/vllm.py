@@ -23,7 +23,7 @@ import os
 from typing import TYPE_CHECKING, Any, Iterator
 
 from tailored_harness.backends import strategy_class
-from tailored_harness.backends.base import Backend, adapter_info, resolve_pretrained
+from tailored_harness.backends.base import Backend, resolve_pretrained
 from tailored_harness.backends.hf import HFBackend
 from tailored_harness.backends.vllm_runtime import lm_eval_vllm_class, on_cpu, vllm_version
 from tailored_harness.backends.vllm_scoring import scoring_class
@@ -161,12 +161,12 @@ class VLLMBackend(Backend):
         self.lm, self.loaded = None, None
 
     def info(self) -> dict[str, Any]:
-        adapters = {task: {**adapter_info(a), **self.strategy.adapter_info(task)} for task, a in self.adapters.items()}
         return {"backend": self.name, "vllm": vllm_version(), "pretrained": self.pretrained,
                 "engine": {**engine_defaults(self.spec, self.cpu), **self.strategy.engine_args()},
-                "adapter_strategy": self.strategy.name, "pruning": self.built.pruning, "adapters": adapters,
-                **({"unadapted": dict(self.built.unadapted)} if self.built.unadapted else {}), **self.prompt_info(),
-                **self.quantization}
+                "adapter_strategy": self.strategy.name, **self.built_info(), **self.quantization}
+
+    def adapter_extra(self, task: str) -> dict[str, Any]:
+        return self.strategy.adapter_info(task)
 
 
 def _refuse_unrunnable(folder: str, spec: "ModelSpec", pruned: bool = False) -> None:
