@@ -12,7 +12,7 @@ names another file of that format, ``none``, or the text itself. Light module: n
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -64,7 +64,7 @@ def anchored(anchor: str, context: str) -> str:
     return f"{anchor}{SEPARATOR}{context}" if anchor else context
 
 
-def apply(requests: Sequence[Any], anchors: dict[str, tuple[str, Any]]) -> None:
+def apply(requests: Sequence[Any], anchors: Mapping[str, tuple[str, Any]]) -> None:
     """Put each request's task anchor before its context, in place. ``anchors``: ``{task: (anchor, task
     object)}``. A context that is not the task's plain zero-shot one (chat template, system
     instruction, few-shot examples) is refused: the adapter was trained on the anchored plain one."""

@@ -59,15 +59,15 @@ class Built:
         if self.anchors:
             from tailored_harness.adapt import anchors
 
-            anchors.apply(requests, dict(self.anchors))
+            anchors.apply(requests, self.anchors)
         if self.selections:
             from tailored_harness.select import per_input
 
-            per_input.apply(requests, dict(self.selections))
+            per_input.apply(requests, self.selections)
 
     def annotate(self, samples: dict[str, list[dict[str, Any]]]) -> None:
         """Add each logged sample's record of its picks (``tailored.prompt_selection``), under ``prompt_select``."""
         if self.selections:
             from tailored_harness.select import per_input
 
-            per_input.annotate(samples, dict(self.selections))
+            per_input.annotate(samples, self.selections)

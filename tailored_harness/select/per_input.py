@@ -23,7 +23,7 @@ import logging
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from tailored_harness.adapt import shots as shots_mod
 from tailored_harness.adapt import store
@@ -225,7 +225,7 @@ def _reward_name(task) -> str:
     return "gold log-likelihood margin" if task.OUTPUT_TYPE == "multiple_choice" else "primary metric"
 
 
-def apply(requests: Sequence[Any], selections: dict[str, TaskSelection]) -> None:
+def apply(requests: Sequence[Any], selections: Mapping[str, TaskSelection]) -> None:
     """Put each request's picks before its context, in place. A request whose context is not its task's
     zero-shot context (chat template, system instruction, few-shot examples) is refused: the picks
     are chosen for the plain context, and the same document must be written the same way."""
@@ -242,7 +242,7 @@ def apply(requests: Sequence[Any], selections: dict[str, TaskSelection]) -> None
                            new_context=picked)
 
 
-def annotate(samples: dict[str, list[dict[str, Any]]], selections: dict[str, TaskSelection]) -> None:
+def annotate(samples: dict[str, list[dict[str, Any]]], selections: Mapping[str, TaskSelection]) -> None:
     """Add ``tailored.prompt_selection`` (the picked entries' labels, in order) to each logged sample."""
     for task, rows in samples.items():
         selection = selections.get(task)

@@ -10,7 +10,7 @@ same way (:func:`encode_pair`, :func:`right_padded`). Light module: torch only i
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from tailored_harness.core.errors import TailoredError
 
@@ -48,7 +48,7 @@ def zero_shot_context(task, doc: dict[str, Any]) -> str:
     return task.fewshot_context(doc, num_fewshot=0, gen_prefix=prefix)
 
 
-def rewrite_plain_contexts(requests: Sequence[Any], entries: dict[str, Any], *, mark: str, action: str,
+def rewrite_plain_contexts(requests: Sequence[Any], entries: Mapping[str, Any], *, mark: str, action: str,
                            instead: str, task_of: Callable[[Any], Any],
                            new_context: Callable[[Any, Any, str], str]) -> None:
     """Replace, in place, the context of each request whose task has an entry in ``entries``.
