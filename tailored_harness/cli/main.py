@@ -99,10 +99,12 @@ def _task_objects(names: str | None, include_path: str | None) -> dict | None:
 
 
 def _model_folder(args: argparse.Namespace) -> str:
-    """``--model`` (with ``--gguf-file``) as a folder or hub id; a GGUF file is converted (once) first."""
+    """``--model`` (with ``--gguf-file``) as a folder or hub id; a GGUF file is converted (once) first.
+    The plugin's per-layer-width checkpoints load without remote code here, as under ``lm_eval``."""
     from tailored_harness.backends.base import check_model_source
-    from tailored_harness.models import gguf_import
+    from tailored_harness.models import gguf_import, modeling_tailored
 
+    modeling_tailored.register()
     converted = gguf_import.resolve(args.model, args.gguf_file, dtype=args.dtype)
     return converted if converted is not None else check_model_source(args.model)
 
