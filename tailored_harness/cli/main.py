@@ -150,11 +150,12 @@ def _prune(args: argparse.Namespace) -> int:
 
 def _adapt(args: argparse.Namespace) -> int:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from tailored_harness.adapt import AdaptSpec, pipeline
     from tailored_harness.adapt.recovery import adaptation_method
     from tailored_harness.backends.base import resolve_device
+    from tailored_harness.taskio.task_format import load_tokenizer
 
     spec = AdaptSpec.from_args(vars(args))
     _tell_spec(args)  # a bad TELL or recovery option fails before the model loads
@@ -164,7 +165,7 @@ def _adapt(args: argparse.Namespace) -> int:
         raise TailoredError("--shots 0 trains nothing; give the number of training documents per task, e.g. --shots 50")
     pretrained = _model_folder(args)
     tasks = _task_objects(args.tasks, args.include_path)
-    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or pretrained, trust_remote_code=args.trust_remote_code)
+    tokenizer = load_tokenizer(args.tokenizer or pretrained, trust_remote_code=args.trust_remote_code)
     device = resolve_device(args.device)
     if quant.active:  # QLoRA: the adapters train on a 4-bit copy
         from tailored_harness.adapt.quant import load_4bit

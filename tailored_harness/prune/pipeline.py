@@ -100,9 +100,11 @@ def prune_pretrained(pretrained: str, spec: PruneSpec, *, out: str | None = None
                      trust_remote_code: bool = False, progress: bool = True) -> tuple[Path, bool, dict]:
     """Load ``pretrained``, prune it with ``spec`` and save the checkpoint (cached unless ``out``)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    tok = AutoTokenizer.from_pretrained(tokenizer or pretrained, revision=revision, trust_remote_code=trust_remote_code)
+    from tailored_harness.taskio.task_format import load_tokenizer
+
+    tok = load_tokenizer(tokenizer or pretrained, revision, trust_remote_code)
 
     def load_model():
         torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)

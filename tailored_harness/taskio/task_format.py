@@ -142,6 +142,19 @@ def encode_pair(tokenizer, context: str, continuation: str, max_len: int | None 
     return whole[cut:], max(0, start - cut)
 
 
+def load_tokenizer(name: str, revision: str | None = None, trust_remote_code: bool = False):
+    """A tokenizer as lm-eval's ``HFLM`` holds it: loaded, then given lm-eval's pad token when it has
+    none (``configure_pad_token``: the unknown token, else EOS). Calibration and training batches are
+    padded with :func:`pad_id`, and their tokens are part of what names a pruned checkpoint; loaded
+    this way, ``tailored prune`` and ``tailored adapt`` build what an ``lm_eval`` run builds and name
+    the same cache entries (a LLaMA-2 tokenizer has no pad token: plain loading padded with EOS)."""
+    from lm_eval.models.utils import configure_pad_token
+    from transformers import AutoTokenizer
+
+    kwargs = {"revision": revision} if revision else {}
+    return configure_pad_token(AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, **kwargs))
+
+
 def pad_id(tokenizer) -> int:
     """The id that fills right padding: the tokenizer's pad token, else its EOS, else 0."""
     return next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
