@@ -238,9 +238,11 @@ def test_tailored_adapt_writes_the_adapters_lm_eval_then_reuses(tiny_model_dir):
 @pytest.mark.slow  # tailored and lm_eval in subprocesses
 def test_tailored_adapt_trains_on_a_pruned_checkpoint_without_remote_code(tiny_model_dir):
     """``tailored prune`` then ``tailored adapt`` on its checkpoint (per-layer widths, no
-    ``--trust-remote-code``) gives the adapter a pruned ``lm_eval --model tailored`` run then reuses."""
+    ``--trust-remote-code``) gives the adapter a pruned ``lm_eval --model tailored`` run then reuses.
+    Calibration rows of 128 tokens hold whole synthetic documents (75 to 92 tokens), so they are padded,
+    and the pad token both commands load the tokenizer with names the checkpoint."""
     pruned = run_cli(["tailored", "prune", "--model", str(tiny_model_dir), "--ratio", "0.5", "--layers", "1-1",
-                      "--tasks", "synth_boolq", "--quiet"])  # one layer narrower: a per-layer-width checkpoint
+                      "--seq-len", "128", "--tasks", "synth_boolq", "--quiet"])  # one layer narrower: per-layer widths
     assert pruned.returncode == 0, pruned.stderr[-3000:]
     made = run_cli(["tailored", "adapt", "--model", pruned.stdout.strip(), "--tasks", "synth_boolq", "--shots", "8",
                     "--epochs", "1", "--quiet"])
@@ -248,7 +250,8 @@ def test_tailored_adapt_trains_on_a_pruned_checkpoint_without_remote_code(tiny_m
     task, folder = made.stdout.strip().split("\t")
     assert json.loads((pathlib.Path(pruned.stdout.strip()) / "config.json").read_text())["model_type"] != "llama"
     scored = run_cli(["lm_eval", "--model", "tailored", "--model_args",
-                      f"pretrained={tiny_model_dir},prune_ratio=0.5,prune_layers=1-1,shots=8,epochs=1", "--tasks", "synth_boolq",
+                      f"pretrained={tiny_model_dir},prune_ratio=0.5,prune_layers=1-1,calibration_len=128,shots=8,epochs=1",
+                      "--tasks", "synth_boolq",
                       "--limit", "2"])
     assert scored.returncode == 0, scored.stderr[-3000:]
     assert f"reusing cached adapter for synth_boolq: {folder}" in scored.stderr, "\n".join(

@@ -52,3 +52,19 @@ def test_tailored_equals_hf_on_stock_tasks(tiny_model_dir, hub_dir, task_manager
         for metric, value in hf["results"][task].items():
             if metric != "alias":
                 assert tailored["results"][task][metric] == value, f"{task} {metric}"
+
+
+def test_the_plugin_loads_a_tokenizer_with_the_pad_token_lm_evals_hf_gives_it(tiny_model_dir):
+    """``tailored prune``/``adapt`` pad calibration and training rows with the pad token ``lm_eval``'s
+    own ``hf`` model sets on a tokenizer that has none, so both name (and build) the same cache entries.
+    The tiny model's tokenizer, trained here or LLaMA-2's, has no pad token of its own."""
+    from lm_eval.models.huggingface import HFLM
+    from transformers import AutoTokenizer
+
+    from tailored_harness.taskio.task_format import load_tokenizer, pad_id
+
+    assert AutoTokenizer.from_pretrained(tiny_model_dir).pad_token_id is None
+    hf = HFLM(pretrained=str(tiny_model_dir), batch_size=1, device="cpu")
+    ours = load_tokenizer(str(tiny_model_dir))
+    assert ours.pad_token_id == hf.tokenizer.pad_token_id is not None
+    assert pad_id(ours) == pad_id(hf.tokenizer) != ours.eos_token_id

@@ -102,3 +102,13 @@ def test_a_models_table_puts_each_configuration_of_both_models_side_by_side(tmp_
                      ["p20", "b", "40.00", "", "", "50.00"]]
     with pytest.raises(TailoredError, match="'b.json' in a models table must look like LABEL=FILE"):
         refreshed(f"{begin('a=a.json,b.json', 'models')}\n{end('models')}\n", tmp_path / "README.md")
+
+
+def test_a_summary_without_rows_is_one_clear_error_for_the_paper_and_models_tables(tmp_path):
+    _paired_summary(tmp_path / "m.json", 0.05)  # rows: [] (a paired-only summary)
+    _two_task_summary(tmp_path / "a.json", {("dense", "boolq"): 0.5})
+    page = tmp_path / "README.md"
+    with pytest.raises(TailoredError, match="m.json has no accuracy or perplexity rows"):
+        refreshed(f"{begin('m.json')}\n{end()}\n", page)
+    with pytest.raises(TailoredError, match="m.json has no accuracy or perplexity rows"):
+        refreshed(f"{begin('a=a.json,m=m.json', 'models')}\n{end('models')}\n", page)

@@ -55,19 +55,23 @@ def _read(summary: Path) -> dict[str, Any]:
 
 
 def _rows(summary: Path) -> list[dict[str, Any]]:
-    from tailored_harness.suite.paper_table import paper_table as lines_of
-
     rows = _read(summary).get("rows")
-    if not isinstance(rows, list) or not lines_of(rows)[1]:
-        raise TailoredError(f"{summary} has no accuracy or perplexity rows to tabulate")
-    return rows
+    return rows if isinstance(rows, list) else []
+
+
+def _nothing_to_tabulate(summary: Path) -> TailoredError:
+    return TailoredError(f"{summary} has no accuracy or perplexity rows to tabulate")
 
 
 def paper_table(path: str, folder: Path) -> str:
     """The papers' table (configurations by tasks, with the mean) of the suite summary at ``folder / path``."""
     from tailored_harness.suite.paper_table import format_paper_table
 
-    return format_paper_table(_rows(folder / path)) + "\n"
+    summary = folder / path
+    text = format_paper_table(_rows(summary))
+    if not text:
+        raise _nothing_to_tabulate(summary)
+    return text + "\n"
 
 
 def models_table(path: str, folder: Path) -> str:
@@ -81,13 +85,15 @@ def models_table(path: str, folder: Path) -> str:
     from tailored_harness.suite.paper_table import paper_table as lines_of
     from tailored_harness.suite.report import DENSE, recovery
 
-    models = {}
+    models, tables = {}, {}
     for item in path.split(","):
         label, sep, file = item.partition("=")
         if not sep or not label or not file:
             raise TailoredError(f"{item!r} in a models table must look like LABEL=FILE, e.g. smollm2=smollm2-suite.json")
         models[label] = _rows(folder / file)
-    tables = {label: lines_of(rows) for label, rows in models.items()}
+        tables[label] = lines_of(models[label])
+        if not tables[label][1]:
+            raise _nothing_to_tabulate(folder / file)
     columns = list(dict.fromkeys(c for headers, _ in tables.values() for c in headers[1:]))
     by_row: dict[str, list[list[str]]] = {}
     for label, (headers, lines) in tables.items():
