@@ -84,22 +84,32 @@ def _report(args: argparse.Namespace) -> int:
     if recovery:
         print("\n" + report.format_recovery(recovery, paper))
     if paired:
-        from tailored_harness.suite.run_samples import detectable_by_task, format_pairs
-
-        print("\nPaired on the same documents (a - b; exact McNemar test of the flips for accuracy, "
-              "bootstrap interval of the difference):\n" + format_pairs(paired, PairedSpec()))
-        for item in paired:
-            for note in item["notes"]:
-                print(f"not compared ({item['a']} - {item['b']}): {note}")
-        print("\nSmallest difference the documents could show at p < 0.05 (over the pairs; none: too few flips):")
-        for key, entry in detectable_by_task(paired).items():
-            span = "none" if entry["smallest"] is None else f"{entry['smallest']:.4f} to {entry['largest']:.4f}"
-            print(f"  {key}: {entry['docs']} documents, {span}")
+        _print_paired(paired)
     table = format_paper_table(rows)
     if table:
         print("\nAs the papers print it (perplexity, accuracy in %, seeds averaged):\n" + table)
-    if not args.baseline:
-        return 0
+    return _check_baseline(args, rows, sources) if args.baseline else 0
+
+
+def _print_paired(paired: list[dict]) -> None:
+    """The paired comparisons' table, what could not be compared, and the smallest detectable differences."""
+    from tailored_harness.suite.run_samples import detectable_by_task, format_pairs
+
+    print("\nPaired on the same documents (a - b; exact McNemar test of the flips for accuracy, "
+          "bootstrap interval of the difference):\n" + format_pairs(paired, PairedSpec()))
+    for item in paired:
+        for note in item["notes"]:
+            print(f"not compared ({item['a']} - {item['b']}): {note}")
+    print("\nSmallest difference the documents could show at p < 0.05 (over the pairs; none: too few flips):")
+    for key, entry in detectable_by_task(paired).items():
+        span = "none" if entry["smallest"] is None else f"{entry['smallest']:.4f} to {entry['largest']:.4f}"
+        print(f"  {key}: {entry['docs']} documents, {span}")
+
+
+def _check_baseline(args: argparse.Namespace, rows: list[dict], sources: dict) -> int:
+    """``--update-baseline`` writes ``--baseline``; otherwise the regression check against it (exit 1 on a fall)."""
+    from tailored_harness.suite import report
+
     baseline_path = Path(args.baseline)
     if args.update_baseline:
         report.write_json_atomic(baseline_path, {"rows": rows, "sources": sources})
