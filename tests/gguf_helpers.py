@@ -42,8 +42,9 @@ def _tensors(model) -> dict[str, np.ndarray]:
     return out
 
 
-def write_gguf(model_dir: Path, out: Path, architecture: str = "llama") -> Path:
-    """A GGUF file of the tiny LLaMA folder ``model_dir`` (byte-level BPE tokenizer), at ``out``."""
+def write_gguf(model_dir: Path, out: Path, architecture: str = "llama", add_bos: bool | None = None) -> Path:
+    """A GGUF file of the tiny LLaMA folder ``model_dir`` (byte-level BPE tokenizer), at ``out``; its
+    ``add_bos_token`` flag says what the folder's tokenizer does unless ``add_bos`` says otherwise."""
     import gguf
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -74,7 +75,8 @@ def write_gguf(model_dir: Path, out: Path, architecture: str = "llama") -> Path:
     writer.add_bos_token_id(tokenizer.bos_token_id)
     writer.add_eos_token_id(tokenizer.eos_token_id)
     writer.add_unk_token_id(tokenizer.unk_token_id)
-    writer.add_add_bos_token(True)
+    adds_bos = tokenizer("a")["input_ids"][0] == tokenizer.bos_token_id
+    writer.add_add_bos_token(adds_bos if add_bos is None else add_bos)
     for name, array in _tensors(model).items():
         writer.add_tensor(name, np.ascontiguousarray(array, dtype=np.float32))
     writer.write_header_to_file()

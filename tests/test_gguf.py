@@ -54,6 +54,18 @@ def test_conversion_reproduces_the_model_and_tokenizer_exactly_and_is_cached(tin
     assert half != folder and json.loads((half / "config.json").read_text())["dtype"] == "bfloat16"
 
 
+@pytest.mark.parametrize("add_bos", [True, False])
+def test_the_converted_tokenizer_adds_bos_as_the_file_says(tiny_gguf, add_bos, tmp_path, isolated_cache):
+    """transformers' GGUF reader drops some files' add_bos_token (Gemma 3's): the conversion applies it."""
+    source_dir, _ = tiny_gguf[False]
+    gguf_file = write_gguf(source_dir, tmp_path / f"bos{add_bos}.gguf", add_bos=add_bos)
+    assert gguf_import.special_token_flags(gguf_file)["add_bos_token"] is add_bos
+    folder, _ = gguf_import.convert(gguf_file)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    plain = AutoTokenizer.from_pretrained(source_dir)(TEXT, add_special_tokens=False)["input_ids"]
+    assert tokenizer(TEXT)["input_ids"] == ([tokenizer.bos_token_id] if add_bos else []) + plain
+
+
 def test_a_file_that_is_not_gguf_is_refused_in_one_line(tmp_path):
     fake = tmp_path / "model.gguf"
     fake.write_bytes(b"PK\x03\x04 not a gguf")

@@ -37,7 +37,11 @@ SUFFIX = ".gguf"
 SUPPORTED_ARCHITECTURES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3",
                            "gemma3": "gemma3_text", "phi3": "phi3"}
 REPORT_FILE = "gguf.json"
-CONVERT_VERSION = 1  # bump when the conversion changes what a folder holds
+CONVERT_VERSION = 2  # bump when the conversion changes what a folder holds (2: GGUF's add_bos/add_eos applied)
+#: llama.cpp's flags for the special tokens its tokenizer puts around every text -> the attribute of a
+#: transformers tokenizer that does the same.
+SPECIAL_TOKEN_FLAGS = {"tokenizer.ggml.add_bos_token": "add_bos_token",
+                       "tokenizer.ggml.add_eos_token": "add_eos_token"}
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 #: ``dtype=auto`` of a GGUF file: its tensors are quantized or half precision, and transformers
 #: dequantizes them to float32, so that is the dtype that loses nothing.
@@ -61,6 +65,38 @@ def architecture(path: str | Path) -> str:
     if field is None:
         raise TailoredError(f"{str(path)!r} is a GGUF file without general.architecture; cannot tell what model it holds")
     return str(field.contents())
+
+
+def special_token_flags(path: str | Path) -> dict[str, bool]:
+    """What a GGUF file says its tokenizer adds to every text: ``{"add_bos_token": True, ...}``, the
+    flags it sets only (read from its header)."""
+    from gguf import GGUFReader
+
+    fields = GGUFReader(str(path)).fields
+    return {attr: bool(fields[key].contents()) for key, attr in SPECIAL_TOKEN_FLAGS.items() if key in fields}
+
+
+def _apply_special_token_flags(tokenizer, flags: dict[str, bool], path: Path) -> None:
+    """Make ``tokenizer`` add the BOS/EOS tokens the file says its model reads every text with.
+
+    transformers' GGUF tokenizer conversion does not apply these flags for every tokenizer model:
+    Gemma 3's file says ``add_bos_token = true`` and the converted tokenizer added no BOS, so the model
+    was scored on texts it never saw in training (the hub's tokenizer adds it). Setting the attribute
+    rebuilds the tokenizer's post-processor, which ``save_pretrained`` writes.
+    """
+    ids = tokenizer("a")["input_ids"]
+    does = {"add_bos_token": bool(ids) and ids[0] == tokenizer.bos_token_id,
+            "add_eos_token": bool(ids) and ids[-1] == tokenizer.eos_token_id}
+    wanted = {**does, **flags}
+    if wanted == does:
+        return  # already so: the tokenizer's files stay as transformers wrote them
+    if not hasattr(tokenizer, "update_post_processor"):
+        logger.warning("%s says %s, which a %s cannot take; the tokenizer is kept as transformers read it",
+                       path.name, flags, type(tokenizer).__name__)
+        return
+    logger.info("%s says %s, which transformers' reader did not apply; applied", path.name, flags)
+    for attr in ("add_eos_token", "add_bos_token"):  # each setter rebuilds the template from both: last one wins
+        setattr(tokenizer, attr, wanted[attr])
 
 
 def locate(pretrained: str, gguf_file: str | None = None, revision: str = "main") -> Path | None:
@@ -172,6 +208,7 @@ def _load(path: Path, dtype: str):
     try:
         model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=getattr(torch, dtype))
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        _apply_special_token_flags(tokenizer, special_token_flags(path), path)
     except (OSError, ValueError, KeyError) as err:
         message = first_line(err)
         raise TailoredError(f"transformers could not read {str(path)!r}: {message}") from err
