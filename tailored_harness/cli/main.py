@@ -12,6 +12,8 @@
                     [--plot F.png]           draw accuracy against parameters kept
     tailored compare RUN_A RUN_B [...]       paired comparison of runs on the same documents: differences with
                                              bootstrap intervals, McNemar's exact test, verdicts [--json]
+    tailored contrast A1 B1 A2 B2            one paired effect against another (A1 - B1 minus A2 - B2) on the
+                                             same documents, with its bootstrap interval [--scale ratio]
     tailored digest DIR --out F.json         a run's results and per-document values, small enough to commit
     tailored export-submission DIR --out P   package a run: results, request file, model card, manifest
     tailored verify-submission P             recheck a package's sha256s (exit 1 naming the first bad file)
@@ -317,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report_cli.add_parser(sub)
     compare_cli.add_parser(sub)
+    compare_cli.add_contrast_parser(sub)
     compare_cli.add_digest_parser(sub)
     submission.add_parsers(sub)
     cache_cli.add_parser(sub)

@@ -123,7 +123,7 @@ AGGREGATIONS: dict[str, tuple[Callable[..., np.ndarray], int]] = {
 }
 
 
-def _columns(values: np.ndarray, aggregation: str) -> tuple[np.ndarray, ...]:
+def columns(values: np.ndarray, aggregation: str) -> tuple[np.ndarray, ...]:
     """``(n,)`` or ``(n, 2)`` values as the statistic's column arguments, checked against its arity."""
     width = AGGREGATIONS[aggregation][1]
     if (values.ndim == 1 and width == 1) or (values.ndim == 2 and values.shape[1] == width == 2):
@@ -134,10 +134,14 @@ def _columns(values: np.ndarray, aggregation: str) -> tuple[np.ndarray, ...]:
 
 def aggregate(values: np.ndarray, aggregation: str) -> float:
     """A run's value of the task as lm-eval aggregates it, from its per-document values."""
-    return float(AGGREGATIONS[aggregation][0](*_columns(np.asarray(values, dtype=float), aggregation)))
+    return float(AGGREGATIONS[aggregation][0](*columns(np.asarray(values, dtype=float), aggregation)))
 
 
-def _bootstrap(data: tuple[np.ndarray, ...], statistic: Callable[..., np.ndarray], spec: PairedSpec) -> tuple[float, float]:
+def resampled_interval(data: tuple[np.ndarray, ...], statistic: Callable[..., np.ndarray], spec: PairedSpec) -> tuple[float, float]:
+    """Bootstrap interval of ``statistic`` over documents: ``data`` holds columns of shape ``(n,)``,
+    aligned by document; each resample draws ``n`` documents with replacement and takes them from every
+    column (scipy's ``bootstrap``, ``paired=True``, seeded by ``spec``, so the same ``n`` draws the same
+    documents whatever the statistic)."""
     from scipy.stats import bootstrap
 
     n = len(data[0])
@@ -155,7 +159,7 @@ def bootstrap_interval(a: np.ndarray, b: np.ndarray, aggregation: str, spec: Pai
     documents from both runs, so what the two runs share cancels out of the interval. One document
     has no interval: ``(nan, nan)``.
     """
-    columns_a, columns_b = _columns(a, aggregation), _columns(b, aggregation)
+    columns_a, columns_b = columns(a, aggregation), columns(b, aggregation)
     if all(np.array_equal(x, y) for x, y in zip(columns_a, columns_b)):
         return 0.0, 0.0  # identical runs: every resample's difference is 0 (scipy warns on such data)
     if len(a) < 2:
@@ -165,19 +169,19 @@ def bootstrap_interval(a: np.ndarray, b: np.ndarray, aggregation: str, spec: Pai
     def difference(*data, axis=-1):
         return single(*data[:width], axis=axis) - single(*data[width:], axis=axis)
 
-    return _bootstrap(columns_a + columns_b, difference, spec)
+    return resampled_interval(columns_a + columns_b, difference, spec)
 
 
 def single_interval(values: np.ndarray, aggregation: str, spec: PairedSpec) -> tuple[float, float]:
     """Bootstrap interval of one run's aggregate (documents resampled), for metrics lm-eval gives no
     stderr for (the perplexities); ``(nan, nan)`` for fewer than two documents."""
-    columns = _columns(np.asarray(values, dtype=float), aggregation)
-    if len(columns[0]) < 2:
+    per_document = columns(np.asarray(values, dtype=float), aggregation)
+    if len(per_document[0]) < 2:
         return math.nan, math.nan
-    if all(np.all(c == c[0]) for c in columns):
+    if all(np.all(c == c[0]) for c in per_document):
         value = aggregate(values, aggregation)
         return value, value
-    return _bootstrap(columns, AGGREGATIONS[aggregation][0], spec)
+    return resampled_interval(per_document, AGGREGATIONS[aggregation][0], spec)
 
 
 def minimum_detectable(n: int, discordant: int, level: float) -> float:

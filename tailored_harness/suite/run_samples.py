@@ -97,7 +97,7 @@ def load_run(run_dir: str | os.PathLike, name: str | None = None) -> RunSamples:
     return RunSamples(name=name or Path(run_dir).name, results_file=results_file, tasks=tasks)
 
 
-def _check_same_documents(task: str, a: RunSamples, b: RunSamples) -> None:
+def check_same_documents(task: str, a: RunSamples, b: RunSamples) -> None:
     ta, tb = a.tasks[task], b.tasks[task]
     if ta.keys != tb.keys:
         only = sorted(ta.keys ^ tb.keys)[0]
@@ -118,6 +118,17 @@ def _aligned(values_a: dict[int, Any], values_b: dict[int, Any]) -> tuple[np.nda
     return (np.asarray([values_a[i] for i in ids], dtype=float), np.asarray([values_b[i] for i in ids], dtype=float))
 
 
+def chosen_tasks(common: list[str], tasks: list[str] | None, scorers: str) -> list[str]:
+    """``common`` (the tasks every compared run scored) narrowed to ``tasks`` when given; a task not
+    in ``common`` is refused naming ``scorers`` ("both A and B") and the valid ones."""
+    if tasks is None:
+        return common
+    unknown = [t for t in tasks if t not in common]
+    if unknown:
+        raise TailoredError(f"task(s) {', '.join(unknown)} not scored by {scorers} (valid: {', '.join(common) or 'none'})")
+    return [t for t in common if t in tasks]
+
+
 def compare_runs(a: RunSamples, b: RunSamples, spec: paired.PairedSpec = paired.PairedSpec(),
                  tasks: list[str] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """Run ``a`` against run ``b``, task by task (those both scored, or ``tasks``) and metric by metric.
@@ -129,18 +140,13 @@ def compare_runs(a: RunSamples, b: RunSamples, spec: paired.PairedSpec = paired.
     common = sorted(a.tasks.keys() & b.tasks.keys())
     notes = [f"{task}: only in {owner.name}" for owner, other in ((a, b), (b, a))
              for task in sorted(owner.tasks.keys() - other.tasks.keys()) if tasks is None or task in tasks]
-    if tasks is not None:
-        unknown = [t for t in tasks if t not in common]
-        if unknown:
-            raise TailoredError(f"task(s) {', '.join(unknown)} not scored by both {a.name} and {b.name} "
-                                f"(valid: {', '.join(common) or 'none'})")
-        common = [t for t in common if t in tasks]
+    common = chosen_tasks(common, tasks, f"both {a.name} and {b.name}")
     if not common:
         raise TailoredError(f"{a.name} and {b.name} have no task in common "
                             f"({', '.join(a.tasks)} against {', '.join(b.tasks)})")
     rows = []
     for task in common:
-        _check_same_documents(task, a, b)
+        check_same_documents(task, a, b)
         ta, tb = a.tasks[task], b.tasks[task]
         for key in sorted(ta.values.keys() & tb.values.keys()):
             metric = key.split(",")[0]
