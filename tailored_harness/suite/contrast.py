@@ -25,7 +25,7 @@ import numpy as np
 
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.suite import paired
-from tailored_harness.suite.run_samples import RunSamples, check_same_documents, chosen_tasks
+from tailored_harness.suite.run_samples import RunSamples, aligned, check_same_documents, chosen_tasks, paired_metrics
 
 SCALES = ("difference", "ratio")
 
@@ -99,20 +99,11 @@ def contrast_values(a1: Sequence, b1: Sequence, a2: Sequence, b2: Sequence, aggr
     else:
         interval = paired.resampled_interval(data, statistic, spec)
     contrast = float(first - second)
-    significant = not math.isnan(interval[0]) and not interval[0] <= 0 <= interval[1]
-    verdict = paired.UNDECIDED
-    if significant and contrast != 0:
-        verdict = paired.BETTER if (contrast > 0) == higher_is_better else paired.WORSE
+    verdict = paired.verdict(contrast, paired.excludes_zero(interval), higher_is_better)
     detectable = (interval[1] - interval[0]) / 2 if interval != (0.0, 0.0) else math.nan
     return ContrastResult(first=float(first), second=float(second), contrast=contrast, interval=interval,
                           n=len(runs[0]), higher_is_better=higher_is_better, verdict=verdict,
                           minimum_detectable=detectable, scale=scale)
-
-
-def _aligned(runs: Sequence[RunSamples], task: str, key: str) -> list[np.ndarray]:
-    """Each run's values of ``task``'s ``key``, the same document at each index (sorted ``doc_id``)."""
-    ids = sorted(runs[0].tasks[task].values[key])
-    return [np.asarray([run.tasks[task].values[key][i] for i in ids], dtype=float) for run in runs]
 
 
 def contrast_runs(first: tuple[RunSamples, RunSamples], second: tuple[RunSamples, RunSamples],
@@ -134,16 +125,9 @@ def contrast_runs(first: tuple[RunSamples, RunSamples], second: tuple[RunSamples
     for task in common:
         for other in runs[1:]:
             check_same_documents(task, runs[0], other)
-        keys = set.intersection(*(set(run.tasks[task].values) for run in runs))
-        reference = runs[0].tasks[task]
-        for key in sorted(keys):
-            metric = key.split(",")[0]
-            aggregation = reference.aggregations.get(metric)
-            if aggregation not in paired.AGGREGATIONS:
-                notes.append(f"{task} {key}: no paired statistic for aggregation {aggregation!r}")
-                continue
-            result = contrast_values(*_aligned(runs, task, key), aggregation, reference.higher_is_better[metric],
-                                     spec, scale)
+        for key, aggregation, higher_is_better in paired_metrics(runs, task, notes):
+            values = aligned(*(run.tasks[task].values[key] for run in runs))
+            result = contrast_values(*values, aggregation, higher_is_better, spec, scale)
             rows.append({"task": task, "metric": key, "aggregation": aggregation, **result.as_dict()})
     return rows, notes
 

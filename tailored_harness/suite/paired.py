@@ -201,6 +201,19 @@ def is_binary(values: np.ndarray) -> bool:
     return values.ndim == 1 and bool(np.all((values == 0) | (values == 1)))
 
 
+def excludes_zero(interval: tuple[float, float]) -> bool:
+    """Whether a (defined) interval of a difference leaves out 0: the difference is significant."""
+    return not math.isnan(interval[0]) and not interval[0] <= 0 <= interval[1]
+
+
+def verdict(difference: float, significant: bool, higher_is_better: bool) -> str:
+    """A's verdict from ``difference`` (A's side minus B's): ``better``/``worse`` after the metric's
+    direction when significant and not 0, ``undecided`` otherwise."""
+    if not significant or difference == 0:
+        return UNDECIDED
+    return BETTER if (difference > 0) == higher_is_better else WORSE
+
+
 def compare_values(a: Sequence, b: Sequence, aggregation: str, higher_is_better: bool,
                    spec: PairedSpec = PairedSpec()) -> PairedResult:
     """Run A against run B on one task and metric: both aggregates, the difference with its
@@ -225,12 +238,10 @@ def compare_values(a: Sequence, b: Sequence, aggregation: str, higher_is_better:
         detectable = minimum_detectable(len(a), only_a + only_b, spec.level)
         extra = {"only_a": only_a, "only_b": only_b, "p_value": p_value}
     else:
-        significant = not math.isnan(interval[0]) and not interval[0] <= 0 <= interval[1]
+        significant = excludes_zero(interval)
         # Half the interval; none for runs equal on every document (no spread to judge a difference by).
         detectable = math.nan if np.array_equal(a, b) else (interval[1] - interval[0]) / 2
     difference = value_a - value_b
-    verdict = UNDECIDED
-    if significant and difference != 0:
-        verdict = BETTER if (difference > 0) == higher_is_better else WORSE
     return PairedResult(a=value_a, b=value_b, difference=difference, interval=interval, n=len(a),
-                        higher_is_better=higher_is_better, verdict=verdict, minimum_detectable=detectable, **extra)
+                        higher_is_better=higher_is_better, verdict=verdict(difference, significant, higher_is_better),
+                        minimum_detectable=detectable, **extra)

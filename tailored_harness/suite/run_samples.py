@@ -14,7 +14,7 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -112,10 +112,24 @@ def check_same_documents(task: str, a: RunSamples, b: RunSamples) -> None:
                             "(lm-eval's doc_hash differs); compare runs of the same task version and data")
 
 
-def _aligned(values_a: dict[int, Any], values_b: dict[int, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Shape ``(n,)`` or ``(n, 2)`` arrays, the same document at each index (sorted ``doc_id``)."""
-    ids = sorted(values_a)
-    return (np.asarray([values_a[i] for i in ids], dtype=float), np.asarray([values_b[i] for i in ids], dtype=float))
+def aligned(*values: dict[int, Any]) -> list[np.ndarray]:
+    """Each run's ``{doc_id: value}`` as a shape ``(n,)`` or ``(n, 2)`` array, the same document at
+    each index (sorted ``doc_id``; the runs scored the same documents, :func:`check_same_documents`)."""
+    ids = sorted(values[0])
+    return [np.asarray([v[i] for i in ids], dtype=float) for v in values]
+
+
+def paired_metrics(runs: list[RunSamples], task: str, notes: list[str]) -> Iterator[tuple[str, str, bool]]:
+    """``(key, aggregation, higher_is_better)`` of each of ``task``'s metrics that every run scored
+    and that has a paired statistic (read from the first run); a line in ``notes`` for each other."""
+    reference = runs[0].tasks[task]
+    for key in sorted(set.intersection(*(set(run.tasks[task].values) for run in runs))):
+        metric = key.split(",")[0]
+        aggregation = reference.aggregations.get(metric)
+        if aggregation not in paired.AGGREGATIONS:
+            notes.append(f"{task} {key}: no paired statistic for aggregation {aggregation!r}")
+            continue
+        yield key, aggregation, reference.higher_is_better[metric]
 
 
 def chosen_tasks(common: list[str], tasks: list[str] | None, scorers: str) -> list[str]:
@@ -147,15 +161,9 @@ def compare_runs(a: RunSamples, b: RunSamples, spec: paired.PairedSpec = paired.
     rows = []
     for task in common:
         check_same_documents(task, a, b)
-        ta, tb = a.tasks[task], b.tasks[task]
-        for key in sorted(ta.values.keys() & tb.values.keys()):
-            metric = key.split(",")[0]
-            aggregation = ta.aggregations.get(metric)
-            if aggregation not in paired.AGGREGATIONS:
-                notes.append(f"{task} {key}: no paired statistic for aggregation {aggregation!r}")
-                continue
-            values_a, values_b = _aligned(ta.values[key], tb.values[key])
-            result = paired.compare_values(values_a, values_b, aggregation, ta.higher_is_better[metric], spec)
+        for key, aggregation, higher_is_better in paired_metrics([a, b], task, notes):
+            values_a, values_b = aligned(a.tasks[task].values[key], b.tasks[task].values[key])
+            result = paired.compare_values(values_a, values_b, aggregation, higher_is_better, spec)
             rows.append({"task": task, "metric": key, "aggregation": aggregation, **result.as_dict()})
     return rows, notes
 
