@@ -177,6 +177,18 @@ def builtin_task_index():
 
 
 @pytest.fixture(scope="session")
+def family_dirs(tmp_path_factory) -> dict:
+    """``{family: folder}``: a tiny random model of every supported family
+    (:data:`tailored_harness.suite.tiny.FAMILY_CONFIGS`), saved with one tokenizer trained here."""
+    from tailored_harness.suite import tiny, world
+
+    tokenizer = tiny.train_tokenizer(world.statements(world.make_world(world.WorldSpec())))
+    root = tmp_path_factory.mktemp("families")
+    return {family: tiny.build_tiny(root / family, tokenizer, tiny.TinySpec(family=family))[0]
+            for family in tiny.FAMILY_CONFIGS}
+
+
+@pytest.fixture(scope="session")
 def task_manager():
     """One TaskManager per session: building one indexes every lm-eval task (about 10 s)."""
     from lm_eval.tasks import TaskManager

@@ -13,7 +13,7 @@ import torch
 from tailored_harness.adapt.quant import QuantSpec
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.spec.model import ModelSpec
-from tailored_harness.suite import tiny, world
+from tailored_harness.suite import tiny
 
 pytestmark = pytest.mark.numeric  # rerun by .ci/run on torch's default kernels (tests/numeric.py)
 
@@ -22,13 +22,6 @@ bnb = pytest.importorskip("bitsandbytes", reason="QLoRA needs bitsandbytes (the 
 #: every supported family: q/k/v biases (Qwen2), q/k norms (Qwen3, Gemma 3), fused qkv_proj and gate_up_proj (Phi-3)
 FAMILIES = tuple(tiny.FAMILY_CONFIGS)
 NF4 = QuantSpec(scheme="nf4", compute_dtype="float32")
-
-
-@pytest.fixture(scope="module")
-def family_dirs(tmp_path_factory):
-    tokenizer = tiny.train_tokenizer(world.statements(world.make_world(world.WorldSpec())))
-    root = tmp_path_factory.mktemp("quant-families")
-    return {family: tiny.build_tiny(root / family, tokenizer, tiny.TinySpec(family=family))[0] for family in FAMILIES}
 
 
 def _probe(config) -> torch.Tensor:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tailored_harness.suite import tiny, world
+from tailored_harness.suite import tiny
 
 pytestmark = [pytest.mark.numeric, pytest.mark.slow]
 
@@ -15,13 +15,6 @@ FAMILIES = tuple(tiny.FAMILY_CONFIGS)
 TASKS = ["synth_boolq", "synth_piqa"]
 FAST = "shots=8,epochs=2,lora_lr=1e-2"  # a few steps with a large rate: the adapters move visibly
 PRUNE = "prune_ratio=0.5,attention_unit=query_head,prune_ranking=global,importance=param_first"
-
-
-@pytest.fixture(scope="module")
-def family_dirs(tmp_path_factory):
-    tokenizer = tiny.train_tokenizer(world.statements(world.make_world(world.WorldSpec())))
-    root = tmp_path_factory.mktemp("families")
-    return {family: tiny.build_tiny(root / family, tokenizer, tiny.TinySpec(family=family))[0] for family in FAMILIES}
 
 
 def _evaluate(model, model_args, tasks, task_manager):

@@ -166,13 +166,14 @@ def member_salience(criterion: Criterion, weight, x=None, grad_out=None) -> "tor
 
     ``weight``: (out, in). ``x``: (N, L, in) inputs; ``grad_out``: (N, L, out), the gradient of the
     mean calibration loss w.r.t. the outputs (so the per-sample gradient is ``N * D_n^T X_n``).
-    Returns ``(per_row (out,), per_col (in,))`` in float64.
+    Returns ``(per_row (out,), per_col (in,))`` in float64, on the CPU wherever the weight is: unit
+    scores are small, and selection (a pure function of them) runs there.
     """
     import torch
 
     out_features, in_features = weight.shape
-    per_row = torch.zeros(out_features, dtype=torch.float64)
-    per_col = torch.zeros(in_features, dtype=torch.float64)
+    per_row = torch.zeros(out_features, dtype=torch.float64, device=weight.device)
+    per_col = torch.zeros(in_features, dtype=torch.float64, device=weight.device)
     n = x.shape[0] if x is not None else 1
     xf = x.float() if x is not None else None
     step = _rows_per_block(n if criterion.needs_second_order else 1, in_features)
@@ -192,7 +193,7 @@ def member_salience(criterion: Criterion, weight, x=None, grad_out=None) -> "tor
         sal = criterion.salience(w, g, s)
         per_row[rows] = sal.sum(1, dtype=torch.float64)
         per_col += sal.sum(0, dtype=torch.float64)
-    return per_row, per_col
+    return per_row.cpu(), per_col.cpu()
 
 
 def _member_lists(layers: list[int], kinds: tuple[str, ...]) -> dict:
