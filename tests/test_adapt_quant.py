@@ -10,6 +10,7 @@ import json
 import pytest
 import torch
 
+from lm_helpers import evaluate, per_request
 from tailored_harness.adapt.quant import QuantSpec
 from tailored_harness.core.errors import TailoredError
 from tailored_harness.spec.model import ModelSpec
@@ -174,17 +175,6 @@ FAST = "shots=8,epochs=2,lora_lr=1e-2"  # a few steps with a large rate: the ada
 PRUNE = "prune_ratio=0.5,attention_unit=query_head,importance=param_first"
 
 
-def _evaluate(model, model_args, tasks, task_manager):
-    import lm_eval
-
-    return lm_eval.simple_evaluate(model=model, model_args=model_args, tasks=tasks, limit=8, device="cpu",
-                                   batch_size=4, log_samples=True, task_manager=task_manager)
-
-
-def _per_request(results, task):
-    return {(s["doc_id"], i): float(r[0][0]) for s in results["samples"][task] for i, r in enumerate(s["resps"])}
-
-
 @pytest.mark.slow
 def test_lm_eval_trains_on_the_four_bit_pruned_base_reuses_it_and_scores_like_the_merged_twin(family_dirs,
                                                                                               task_manager):
@@ -197,7 +187,7 @@ def test_lm_eval_trains_on_the_four_bit_pruned_base_reuses_it_and_scores_like_th
 
     folder = family_dirs["llama"]
     args = f"pretrained={folder},dtype=float32,{PRUNE},{FAST},adapt_quant=nf4"
-    ours = _evaluate("tailored", args, TASKS, task_manager)
+    ours = evaluate("tailored", args, TASKS, task_manager)
     info = ours["config"]["tailored"]
     assert info["adapt_quant"] == {**NF4.to_dict(), "scored_on": "4-bit"}
     checkpoint = info["pruning"]["checkpoint"]
@@ -206,11 +196,11 @@ def test_lm_eval_trains_on_the_four_bit_pruned_base_reuses_it_and_scores_like_th
         adapter = info["adapters"][task]
         assert adapter["quantization"] == NF4.to_dict() and not adapter["reused"]
         merged, _ = merge_adapter(str(twin), adapter["folder"], str(folder))
-        theirs = _per_request(_evaluate("hf", f"pretrained={merged},dtype=float32", [task], task_manager), task)
-        mine = _per_request(ours, task)
+        theirs = per_request(evaluate("hf", f"pretrained={merged},dtype=float32", [task], task_manager), task)
+        mine = per_request(ours, task)
         assert mine.keys() == theirs.keys() and len(mine) >= 16
         assert max(abs(mine[k] - theirs[k]) for k in mine) <= 1e-4
-    again = _evaluate("tailored", args, TASKS, task_manager)["config"]["tailored"]["adapters"]
+    again = evaluate("tailored", args, TASKS, task_manager)["config"]["tailored"]["adapters"]
     assert all(again[task]["reused"] and again[task]["folder"] == info["adapters"][task]["folder"] for task in TASKS)
     # tailored adapt on the checkpoint names the same adapter (and says so), and refuses a stray option
     from conftest import run_cli
@@ -230,12 +220,12 @@ def test_adapt_quant_none_reuses_the_plain_lora_adapters(family_dirs, task_manag
     """``adapt_quant=none`` is today's LoRA: the adapters of a run without the option are found in the
     cache under the same fingerprint (so the weights are those very files), and QLoRA's are others."""
     folder = family_dirs["qwen2"]
-    plain = _evaluate("tailored", f"pretrained={folder},dtype=float32,{FAST}", TASKS[:1], task_manager)
-    none = _evaluate("tailored", f"pretrained={folder},dtype=float32,{FAST},adapt_quant=none", TASKS[:1], task_manager)
-    quantized = _evaluate("tailored", f"pretrained={folder},dtype=float32,{FAST},adapt_quant=fp4", TASKS[:1],
+    plain = evaluate("tailored", f"pretrained={folder},dtype=float32,{FAST}", TASKS[:1], task_manager)
+    none = evaluate("tailored", f"pretrained={folder},dtype=float32,{FAST},adapt_quant=none", TASKS[:1], task_manager)
+    quantized = evaluate("tailored", f"pretrained={folder},dtype=float32,{FAST},adapt_quant=fp4", TASKS[:1],
                           task_manager)
     first, second, third = (run["config"]["tailored"]["adapters"][TASKS[0]] for run in (plain, none, quantized))
     assert not first["reused"] and second["reused"] and second["fingerprint"] == first["fingerprint"]
     assert not third["reused"] and third["fingerprint"] != first["fingerprint"]
     assert "quantization" not in first and third["quantization"]["scheme"] == "fp4"
-    assert _per_request(plain, TASKS[0]) == _per_request(none, TASKS[0])
+    assert per_request(plain, TASKS[0]) == per_request(none, TASKS[0])

@@ -16,6 +16,7 @@ import math
 import pytest
 import torch
 
+from lm_helpers import evaluate, per_request
 from numeric import FLOAT32_REL, assert_close_to_scale
 from prune_helpers import FAMILIES, calibration_batch, logits, probe, tiny_family
 from tailored_harness.adapt import store
@@ -66,14 +67,7 @@ def test_pruned_equals_masked_dense_on_the_gpu(family, unit):
 
 
 def _evaluate(model, model_args, tasks, task_manager):
-    import lm_eval
-
-    return lm_eval.simple_evaluate(model=model, model_args=model_args, tasks=tasks, limit=8, device=DEVICE,
-                                   batch_size=4, log_samples=True, task_manager=task_manager)
-
-
-def _per_request(results, task):
-    return {(s["doc_id"], i): float(r[0][0]) for s in results["samples"][task] for i, r in enumerate(s["resps"])}
+    return evaluate(model, model_args, tasks, task_manager, device=DEVICE)
 
 
 def _largest_gap(mine, reference):
@@ -89,7 +83,7 @@ def test_tailored_on_the_gpu_scores_like_lm_evals_hf(family, family_dirs, task_m
     dense = _evaluate("tailored", f"pretrained={folder},dtype=float32,shots=0", TASKS, task_manager)
     plain = _evaluate("hf", f"pretrained={folder},dtype=float32", TASKS, task_manager)
     for task in TASKS:
-        assert _largest_gap(_per_request(dense, task), _per_request(plain, task)) <= 1e-6
+        assert _largest_gap(per_request(dense, task), per_request(plain, task)) <= 1e-6
 
     ours = _evaluate("tailored", f"pretrained={folder},dtype=float32,{PRUNE},{FAST}", TASKS, task_manager)
     info = ours["config"]["tailored"]
@@ -99,9 +93,9 @@ def test_tailored_on_the_gpu_scores_like_lm_evals_hf(family, family_dirs, task_m
         assert store.read_report(adapters[task]["folder"])["precision"] == "cuda:bfloat16-autocast"
         theirs = _evaluate("hf", f"pretrained={pruned_dir},dtype=float32,peft={adapters[task]['folder']}", [task],
                            task_manager)
-        mine = _per_request(ours, task)
-        assert _largest_gap(mine, _per_request(theirs, task)) <= 1e-4
-        assert _largest_gap(mine, _per_request(plain, task)) > 1e-3  # pruning and the adapter did change the scores
+        mine = per_request(ours, task)
+        assert _largest_gap(mine, per_request(theirs, task)) <= 1e-4
+        assert _largest_gap(mine, per_request(plain, task)) > 1e-3  # pruning and the adapter did change the scores
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -130,11 +124,11 @@ def test_qlora_on_the_gpu_scores_like_the_merged_dequantized_twin(family, family
         adapter = info["adapters"][task]
         assert store.read_report(adapter["folder"])["precision"] == "cuda:nf4+dq/float32"
         merged, _ = merge_adapter(str(twin), adapter["folder"], str(folder))
-        theirs = _per_request(_evaluate("hf", f"pretrained={merged},dtype=float32", [task], task_manager), task)
-        gap = _largest_gap(_per_request(ours, task), theirs)
+        theirs = per_request(_evaluate("hf", f"pretrained={merged},dtype=float32", [task], task_manager), task)
+        gap = _largest_gap(per_request(ours, task), theirs)
         scale = max(abs(value) for value in theirs.values())
         assert gap <= FLOAT32_REL * scale, f"{task}: {gap:.3g} > {FLOAT32_REL:g} x {scale:.3g}"
-        assert _largest_gap(theirs, _per_request(bare, task)) > 10 * gap
+        assert _largest_gap(theirs, per_request(bare, task)) > 10 * gap
 
 
 def test_qlora_on_the_gpu_computes_in_bfloat16_unless_told(family_dirs, task_manager):
@@ -145,5 +139,5 @@ def test_qlora_on_the_gpu_computes_in_bfloat16_unless_told(family_dirs, task_man
     info = ours["config"]["tailored"]
     assert info["adapt_quant"]["compute_dtype"] == "bfloat16"
     assert store.read_report(info["adapters"][TASKS[0]]["folder"])["precision"] == "cuda:nf4+dq/bfloat16"
-    scores = list(_per_request(ours, TASKS[0]).values())
+    scores = list(per_request(ours, TASKS[0]).values())
     assert len(scores) >= 16 and all(math.isfinite(s) and s < 0 for s in scores)
